@@ -1,0 +1,57 @@
+# ossfast: every target creates .venv and builds what it needs first.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PYTEST := $(PY) -m pytest
+CSRC   := $(wildcard csrc/*.c csrc/*.h)
+STAMP  := $(VENV)/.installed
+export PYTHONDEVMODE := 1
+
+.PHONY: all venv build test test-native test-python test-asan valgrind bench fuzz demo clean
+
+all: build
+
+$(STAMP): pyproject.toml setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip setuptools wheel cffi
+	$(PY) -m pip install -q --disable-pip-version-check --no-build-isolation -e '.[test,bench]'
+	touch $@
+
+venv: $(STAMP)
+
+# Rebuild the extension in place whenever a C file or the builder changes.
+ossfast/.built: $(STAMP) $(CSRC) ossfast/_build.py
+	OSSFAST_REQUIRE_NATIVE=1 $(PY) setup.py -q build_ext --inplace --force
+	touch $@
+
+build: ossfast/.built
+
+# The whole suite, once per backend; each run asserts which backend it got.
+test: build
+	OSSFAST_BACKEND=native $(PYTEST) -q -W error -p no:cacheprovider tests
+	OSSFAST_BACKEND=python $(PYTEST) -q -W error -p no:cacheprovider tests
+
+test-native: build
+	OSSFAST_BACKEND=native $(PYTEST) -q -W error tests
+
+test-python: build
+	OSSFAST_BACKEND=python $(PYTEST) -q -W error tests
+
+# The core built with AddressSanitizer + UBSan, the whole suite run against it.
+test-asan: $(STAMP)
+	bash tools/asan.sh
+
+valgrind: build
+	bash tools/valgrind.sh
+
+bench: build
+	$(PYTEST) -q benches --benchmark-columns=min,median,mean,ops --benchmark-sort=name
+
+fuzz: build
+	bash tools/fuzz.sh
+
+demo: build
+	$(PY) -m ossfast.emulator.demo
+
+clean:
+	rm -rf build $(VENV) ossfast/_ossfast*.so ossfast/.built *.egg-info

@@ -1,0 +1,46 @@
+/* Shared by the core's .c files; not part of the public API. */
+#ifndef OSSFAST_INTERNAL_H
+#define OSSFAST_INTERNAL_H
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#define OSSFAST_X86 1
+#else
+#define OSSFAST_X86 0
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define OSSFAST_LIKELY(x) __builtin_expect(!!(x), 1)
+#define OSSFAST_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define OSSFAST_LIKELY(x) (x)
+#define OSSFAST_UNLIKELY(x) (x)
+#endif
+
+static inline uint32_t ossfast_load32le(const unsigned char *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    v = __builtin_bswap32(v);
+#endif
+    return v;
+}
+
+static inline uint64_t ossfast_load64le(const unsigned char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    return v;
+}
+
+/* Internal helpers shared across files. */
+void ossfast_md5_blocks(uint32_t state[4], const unsigned char *p, size_t nblocks);
+
+#endif

@@ -1,0 +1,3 @@
+from setuptools import setup
+
+setup(cffi_modules=["ossfast/_build.py:ffibuilder"])
