@@ -20,8 +20,13 @@ $(STAMP): pyproject.toml setup.py
 venv: $(STAMP)
 
 # Rebuild the extension in place whenever a C file or the builder changes.
+# Built aside and moved in with one rename, under a lock, so that a process
+# that has the old module loaded never sees a half-written file.
 ossfast/.built: $(STAMP) $(CSRC) ossfast/_build.py
-	OSSFAST_REQUIRE_NATIVE=1 $(PY) setup.py -q build_ext --inplace --force
+	flock $(VENV)/.buildlock sh -c 'OSSFAST_REQUIRE_NATIVE=1 $(PY) setup.py -q build_ext --force \
+	  --build-lib build/stage --build-temp build/tmp && \
+	  cp build/stage/ossfast/_ossfast*.so ossfast/.new.so && \
+	  mv -f ossfast/.new.so ossfast/$$(basename build/stage/ossfast/_ossfast*.so)'
 	touch $@
 
 build: ossfast/.built
