@@ -7,7 +7,7 @@ CSRC   := $(wildcard csrc/*.c csrc/*.h)
 STAMP  := $(VENV)/.installed
 export PYTHONDEVMODE := 1
 
-.PHONY: all venv build test test-native test-python test-asan valgrind bench fuzz demo clean
+.PHONY: all venv build test test-native test-python test-asan valgrind bench fuzz clean
 
 all: build
 
@@ -54,9 +54,6 @@ bench: build
 
 fuzz: build
 	bash tools/fuzz.sh
-
-demo: build
-	$(PY) -m ossfast.emulator.demo
 
 clean:
 	rm -rf build $(VENV) ossfast/_ossfast*.so ossfast/.built *.egg-info

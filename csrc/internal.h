@@ -43,4 +43,29 @@ static inline uint64_t ossfast_load64le(const unsigned char *p)
 /* Internal helpers shared across files. */
 void ossfast_md5_blocks(uint32_t state[4], const unsigned char *p, size_t nblocks);
 
+/* ---- SHA-1 / SHA-256 streaming (sha.c), for hmac.c ---------------------
+ * Same shape as ossfast_md5_ctx. _final writes the digest and leaves the
+ * context spent (init it again to reuse it). */
+typedef struct {
+    uint32_t state[5];
+    uint64_t length;
+    uint32_t buflen;
+    unsigned char buf[64];
+} ossfast_sha1_ctx;
+
+typedef struct {
+    uint32_t state[8];
+    uint64_t length;
+    uint32_t buflen;
+    unsigned char buf[64];
+} ossfast_sha256_ctx;
+
+void ossfast_sha1_init(ossfast_sha1_ctx *ctx);
+void ossfast_sha1_update(ossfast_sha1_ctx *ctx, const unsigned char *p, size_t len);
+void ossfast_sha1_final(ossfast_sha1_ctx *ctx, unsigned char *out20);
+void ossfast_sha256_init(ossfast_sha256_ctx *ctx);
+void ossfast_sha256_update(ossfast_sha256_ctx *ctx, const unsigned char *p, size_t len);
+void ossfast_sha256_final(ossfast_sha256_ctx *ctx, unsigned char *out32);
+/* ---- end SHA-1 / SHA-256 ------------------------------------------------ */
+
 #endif

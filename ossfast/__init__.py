@@ -4,8 +4,13 @@ from __future__ import annotations
 import logging
 
 from . import _backend
+from . import fc
+from .aio import AsyncClient
 from .checksum import crc64, crc64_combine, md5
+from .client import Client, Result, Retry, write_get_object_response
+from .credentials import Credentials
 from .errors import InvalidRequestError, OssfastError, ServerError, TimeoutError, TransportError
+from .request import PreparedRequest
 
 __version__ = "0.1.0"
 
@@ -15,6 +20,7 @@ backend: str = _backend.name
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
-    "backend", "crc64", "crc64_combine", "md5",
+    "backend", "crc64", "crc64_combine", "md5", "Credentials", "Client", "AsyncClient", "Result",
+    "Retry", "PreparedRequest", "write_get_object_response", "fc",
     "OssfastError", "InvalidRequestError", "ServerError", "TransportError", "TimeoutError",
 ]

@@ -83,8 +83,10 @@ def _multmodp(a: int, b: int) -> int:
 
 
 def _x2n_table() -> "list[int]":
+    # x^(2^k) mod P for k = 0..66: combine needs k up to 3 + 63. The sequence
+    # does not repeat with period 64 for this polynomial, so it cannot wrap.
     t = [1 << 62]  # x^1
-    for _ in range(63):
+    for _ in range(66):
         t.append(_multmodp(t[-1], t[-1]))
     return t
 
@@ -105,7 +107,7 @@ def crc64_combine(crc1: int, crc2: int, len2: int) -> int:
     n = len2
     while n:
         if n & 1:
-            p = _multmodp(_X2N[k & 63], p)
+            p = _multmodp(_X2N[k], p)
         n >>= 1
         k += 1
     return _multmodp(p, crc1) ^ crc2
@@ -166,10 +168,182 @@ def hex_encode(data: Any) -> bytes:
 
 def digest(buffers: Sequence[Any], crc: int = 0, md5: Optional[Md5] = None) -> int:
     """CRC64 over ``buffers`` in order (continuing ``crc``), feeding ``md5`` too."""
+    if md5 is not None and type(md5) is not Md5:
+        raise TypeError(f"md5 must be an ossfast Md5 object or None, not {type(md5).__name__}")
     c = _crc_arg(crc)
-    for b in buffers:
-        mv = _view(b, "digest")
+    views = [_view(b, "digest") for b in buffers]  # all checked before any is hashed
+    for mv in views:
         c = _crc64_update(c, mv)
         if md5 is not None:
             md5.update(mv)
     return c
+
+
+# =============================================================================
+# signing: OSS Signature V1 and V4 (twin of csrc/sign.c; owned by the signers)
+# =============================================================================
+# Same parsing rules and error order as the C core: the block is scanned line
+# by line (more than 64 non-empty lines, then a malformed line), then the
+# signed headers are sorted and checked for repeats, then V4 checks x-oss-date.
+# Error messages name headers and lines, never values (a value may be a token).
+import re as _re
+import threading as _threading
+
+from .errors import InvalidRequestError as _InvalidRequestError
+
+SIGN_MAX_LINES = 64
+_V1_SPECIAL = frozenset((b"content-md5", b"content-type", b"date"))
+_V4_DEFAULT = frozenset((b"content-md5", b"content-type"))
+_V4_DATE = _re.compile(rb"[0-9]{8}T[0-9]{6}Z")
+_UNSIGNED_PAYLOAD = b"UNSIGNED-PAYLOAD"
+
+
+def _sign_bytes(data: Any, what: str) -> bytes:
+    if type(data) is bytes:
+        return data
+    return bytes(_view(data, what))
+
+
+def _sign_headers(headers: Any, v4: bool, additional: bytes = b"") -> "list[tuple[bytes, bytes]]":
+    """The signed (lowercased name, trimmed value) pairs of a header block, sorted by name."""
+    block = _sign_bytes(headers, "headers")
+    extra = frozenset(t.lower() for t in additional.split(b";") if t) if v4 and additional else frozenset()
+    keep = []
+    count = 0
+    for number, line in enumerate(block.split(b"\n"), 1):
+        if line[-1:] == b"\r":
+            line = line[:-1]
+        if not line:
+            continue
+        count += 1
+        if count > SIGN_MAX_LINES:
+            raise _InvalidRequestError(
+                f"cannot sign: the header block has more than {SIGN_MAX_LINES} lines", "headers")
+        if b"\r" in line:
+            raise _InvalidRequestError(
+                f"cannot sign: header line {number} holds a CR that does not end the line", "headers")
+        name, colon, value = line.partition(b":")
+        name = name.strip(b" \t").lower()
+        if not colon or not name:
+            raise _InvalidRequestError(
+                f"cannot sign: header line {number} is not of the form 'Name: value'", "headers")
+        if name.startswith(b"x-oss-") or (
+            name in _V1_SPECIAL if not v4 else (name in _V4_DEFAULT or name in extra)
+        ):
+            keep.append((name, value.strip(b" \t")))
+    keep.sort(key=lambda h: h[0])
+    for i in range(1, len(keep)):
+        if keep[i][0] == keep[i - 1][0]:
+            name = keep[i][0].decode("latin-1")
+            raise _InvalidRequestError(f"cannot sign: signed header {name!r} appears more than once", name)
+    return keep
+
+
+def v1_string_to_sign(method: Any, headers: Any, resource: Any) -> bytes:
+    hs = _sign_headers(headers, False)
+    special = dict(h for h in hs if h[0] in _V1_SPECIAL)
+    parts = [_sign_bytes(method, "method"), b"\n",
+             special.get(b"content-md5", b""), b"\n",
+             special.get(b"content-type", b""), b"\n",
+             special.get(b"date", b""), b"\n"]
+    for name, value in hs:
+        if name.startswith(b"x-oss-"):
+            parts += (name, b":", value, b"\n")
+    parts.append(_sign_bytes(resource, "resource"))
+    return b"".join(parts)
+
+
+def v1_sign(secret: Any, method: Any, headers: Any, resource: Any) -> str:
+    sts = v1_string_to_sign(method, headers, resource)
+    mac = _hmac.new(_sign_bytes(secret, "secret"), sts, hashlib.sha1).digest()
+    return base64.b64encode(mac).decode("ascii")
+
+
+def _v4_canonical(hs: "list[tuple[bytes, bytes]]", method: Any, uri: Any, query: Any,
+                  additional: bytes) -> bytes:
+    payload = _UNSIGNED_PAYLOAD
+    parts = [_sign_bytes(method, "method"), b"\n", _sign_bytes(uri, "uri"), b"\n",
+             _sign_bytes(query, "query"), b"\n"]
+    for name, value in hs:
+        parts += (name, b":", value, b"\n")
+        if name == b"x-oss-content-sha256":
+            payload = value
+    parts += (b"\n", additional, b"\n", payload)
+    return b"".join(parts)
+
+
+def v4_canonical_request(method: Any, uri: Any, query: Any, headers: Any, additional: Any = b"") -> bytes:
+    additional = _sign_bytes(additional, "additional")
+    hs = _sign_headers(headers, True, additional)
+    return _v4_canonical(hs, method, uri, query, additional)
+
+
+def _v4_string_to_sign(method: Any, uri: Any, query: Any, headers: Any, additional: Any,
+                       region: Any, product: Any) -> "tuple[bytes, bytes]":
+    additional = _sign_bytes(additional, "additional")
+    hs = _sign_headers(headers, True, additional)
+    date = dict(hs).get(b"x-oss-date")
+    if date is None:
+        raise _InvalidRequestError("cannot sign with V4: the request has no x-oss-date header", "x-oss-date")
+    if not _V4_DATE.fullmatch(date):
+        raise _InvalidRequestError(
+            "cannot sign with V4: x-oss-date is not of the form YYYYMMDDTHHMMSSZ", "x-oss-date")
+    cr = _v4_canonical(hs, method, uri, query, additional)
+    sts = b"".join((b"OSS4-HMAC-SHA256\n", date, b"\n", date[:8], b"/", _sign_bytes(region, "region"),
+                    b"/", _sign_bytes(product, "product"), b"/aliyun_v4_request\n",
+                    hashlib.sha256(cr).hexdigest().encode("ascii")))
+    return sts, date[:8]
+
+
+def v4_string_to_sign(method: Any, uri: Any, query: Any, headers: Any, additional: Any,
+                      region: Any, product: Any) -> bytes:
+    return _v4_string_to_sign(method, uri, query, headers, additional, region, product)[0]
+
+
+def v4_signing_key(secret: Any, day8: Any, region: Any, product: Any) -> bytes:
+    day8 = _sign_bytes(day8, "day8")
+    if len(day8) != 8:
+        raise _InvalidRequestError("day8 must be 8 bytes (YYYYMMDD)", "day8")
+    k = _hmac.new(b"aliyun_v4" + _sign_bytes(secret, "secret"), day8, hashlib.sha256).digest()
+    k = _hmac.new(k, _sign_bytes(region, "region"), hashlib.sha256).digest()
+    k = _hmac.new(k, _sign_bytes(product, "product"), hashlib.sha256).digest()
+    return _hmac.new(k, b"aliyun_v4_request", hashlib.sha256).digest()
+
+
+class V4Cache:
+    """V4 signing keys by (secret, day, region, product); bounded, thread-safe."""
+
+    SLOTS = 8
+    __slots__ = ("_keys", "_lock")
+
+    def __init__(self) -> None:
+        self._keys: "dict[tuple[bytes, bytes, bytes, bytes], bytes]" = {}
+        self._lock = _threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<V4Cache ({len(self._keys)} keys)>"
+
+    def signing_key(self, secret: bytes, day8: bytes, region: bytes, product: bytes) -> bytes:
+        ident = (secret, day8, region, product)
+        with self._lock:
+            key = self._keys.get(ident)
+        if key is None:
+            key = v4_signing_key(secret, day8, region, product)
+            with self._lock:
+                if len(self._keys) >= self.SLOTS:
+                    del self._keys[next(iter(self._keys))]  # oldest first, like the C round robin
+                self._keys[ident] = key
+        return key
+
+
+def v4_sign(cache: Optional[V4Cache], secret: Any, method: Any, uri: Any, query: Any, headers: Any,
+            additional: Any, region: Any, product: Any) -> str:
+    sts, day8 = _v4_string_to_sign(method, uri, query, headers, additional, region, product)
+    secret = _sign_bytes(secret, "secret")
+    region = _sign_bytes(region, "region")
+    product = _sign_bytes(product, "product")
+    if cache is None:
+        key = v4_signing_key(secret, day8, region, product)
+    else:
+        key = cache.signing_key(secret, day8, region, product)
+    return _hmac.new(key, sts, hashlib.sha256).hexdigest()

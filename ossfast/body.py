@@ -1,0 +1,274 @@
+"""Body sources: what a WGOR body can be, and how it is measured and replayed.
+
+A body is classified once, before any byte is sent:
+
+* ``MemoryBody``: bytes, bytearray, memoryview, mmap, array... -- one
+  contiguous buffer, sent as memoryview slices, never copied. Replayable.
+* ``FileBody``: a file object. A real file (has ``fileno()`` on a regular
+  file) is sent with ``os.sendfile`` on plain TCP; anything else, and TLS,
+  read in chunks into one reused buffer. Replayable when seekable.
+* ``IterBody``: an iterable of buffers with a declared ``content_length``.
+  The first item is fetched before the head is sent, so a bad first item
+  costs no byte on the wire; later items are checked as they come, and the
+  request is aborted (never completed) when the total is short or long.
+  Replayable only until its second item has been taken.
+"""
+from __future__ import annotations
+
+import io
+import os
+import stat
+from typing import Any, Iterator, Optional
+
+from .errors import InvalidRequestError
+
+#: Chunk size for memory and file bodies: one digest call and one progress call per chunk.
+CHUNK = 4 * 1024 * 1024
+
+
+def as_buffer(data: Any) -> Optional[memoryview]:
+    """A flat byte memoryview of ``data`` if it is a contiguous buffer, else None."""
+    try:
+        mv = memoryview(data)
+    except TypeError:
+        return None
+    if not mv.c_contiguous:
+        raise TypeError(
+            "body: a non-contiguous buffer cannot be sent without a copy; pass bytes(view) or a "
+            "contiguous buffer"
+        )
+    if mv.ndim != 1 or mv.format != "B":
+        mv = mv.cast("B")
+    return mv
+
+
+class Body:
+    """Base: ``length`` (int), ``replayable`` (bool), ``kind`` (str)."""
+
+    kind = "body"
+    length: int = 0
+    replayable = True
+
+    def rewind(self) -> None:
+        """Get ready to send again from the start (only when ``replayable``)."""
+
+    def close(self) -> None:
+        """Drop references taken for the send."""
+
+
+class MemoryBody(Body):
+    kind = "memory"
+
+    def __init__(self, view: memoryview) -> None:
+        self.view = view
+        self.length = len(view)
+
+    def close(self) -> None:
+        # Release our export so a caller's bytearray can be resized again.
+        self.view.release()
+
+
+EMPTY = memoryview(b"")
+
+
+class FileBody(Body):
+    kind = "file"
+
+    def __init__(self, fobj: Any, content_length: Optional[int]) -> None:
+        self.fobj = fobj
+        closed = getattr(fobj, "closed", False)
+        if closed:
+            raise InvalidRequestError("body: the file is closed", field="body")
+        self.fd: Optional[int] = None
+        self.start = 0
+        size: Optional[int] = None
+        try:
+            fd = fobj.fileno()
+            st = os.fstat(fd)
+            if stat.S_ISREG(st.st_mode):
+                self.fd = fd
+                size = st.st_size
+        except (AttributeError, OSError, io.UnsupportedOperation, ValueError):
+            self.fd = None
+        seekable = False
+        try:
+            seekable = bool(fobj.seekable())
+        except (AttributeError, OSError, ValueError):
+            seekable = False
+        if seekable:
+            try:
+                self.start = fobj.tell()
+                if size is None:
+                    size = fobj.seek(0, io.SEEK_END)
+                    fobj.seek(self.start)
+            except (OSError, ValueError) as exc:
+                raise InvalidRequestError(f"body: cannot position the file ({exc})", field="body") from None
+        if size is not None:
+            available = max(0, size - self.start)
+            if content_length is not None:
+                if content_length > available:
+                    raise InvalidRequestError(
+                        f"content_length: {content_length} declared but the file has only "
+                        f"{available} bytes from its current position", field="content_length")
+                self.length = content_length
+            else:
+                self.length = available
+        else:
+            if content_length is None:
+                raise InvalidRequestError(
+                    "content_length: required for a file object that cannot seek", field="content_length")
+            self.length = content_length
+        self.replayable = seekable
+        self.readinto = getattr(fobj, "readinto", None)
+
+    def rewind(self) -> None:
+        self.fobj.seek(self.start)
+
+    def read_chunks(self, buf: bytearray) -> Iterator[memoryview]:
+        """Yield views of ``buf`` filled from the file, ``length`` bytes in all, or raise."""
+        remaining = self.length
+        mv = memoryview(buf)
+        try:
+            while remaining > 0:
+                want = min(remaining, len(buf))
+                if self.readinto is not None:
+                    n = self.readinto(mv[:want])
+                    chunk = mv[:n] if n else None
+                else:
+                    data = self.fobj.read(want)
+                    n = len(data)
+                    chunk = memoryview(data) if n else None
+                if not n or chunk is None:
+                    raise InvalidRequestError(
+                        f"body: the file ended {remaining} bytes before the declared length", field="body")
+                remaining -= n
+                yield chunk
+        finally:
+            mv.release()
+
+
+class IterBody(Body):
+    kind = "iterator"
+    replayable = False
+
+    def __init__(self, iterable: Any, content_length: int) -> None:
+        self.length = content_length
+        self._it = iter(iterable)
+        self._first: Optional[memoryview] = None
+        self._first_taken = False
+        self.taken = 0  # items taken beyond the first
+        self.sent = 0  # bytes handed to the sender
+        self.prefetch()
+
+    def _next(self) -> Optional[memoryview]:
+        try:
+            item = next(self._it)
+        except StopIteration:
+            return None
+        mv = as_buffer(item) if not isinstance(item, str) else None
+        if mv is None:
+            raise TypeError(
+                f"body: the iterator yielded {type(item).__name__}; it must yield bytes-like objects"
+                + (" (encode str first)" if isinstance(item, str) else ""))
+        return mv
+
+    def prefetch(self) -> None:
+        try:
+            self._first = self._next()
+        except TypeError as exc:
+            raise InvalidRequestError(str(exc), field="body") from None
+        if self._first is not None and len(self._first) > self.length:
+            raise InvalidRequestError(
+                f"body: the iterator yielded more than content_length={self.length} bytes", field="body")
+
+    @property
+    def replayable(self) -> bool:  # type: ignore[override]
+        # Only while no byte of it has left: an iterator cannot be sent twice.
+        return self.sent == 0 and self.taken == 0
+
+    def rewind(self) -> None:
+        self._first_taken = False
+
+    def chunks(self) -> Iterator[memoryview]:
+        """Yield exactly ``length`` bytes, never the last of them if more would follow.
+
+        Raises InvalidRequestError (short, long) or TypeError (non-buffer item)
+        before the chunk that would complete the body is yielded.
+        """
+        sent = 0
+        total = self.length
+        self._first_taken = True
+        pending = self._first
+        while True:
+            if pending is None:
+                if sent != total:
+                    raise InvalidRequestError(
+                        f"body: the iterator ended after {sent} of content_length={total} bytes",
+                        field="body")
+                return
+            n = len(pending)
+            if sent + n > total:
+                raise InvalidRequestError(
+                    f"body: the iterator yielded more than content_length={total} bytes", field="body")
+            if sent + n == total:
+                # Look ahead: the completing chunk goes out only once the iterator is done.
+                while True:
+                    self.taken += 1
+                    nxt = self._next()
+                    if nxt is None or len(nxt):
+                        break
+                if nxt is not None:
+                    raise InvalidRequestError(
+                        f"body: the iterator yielded more than content_length={total} bytes",
+                        field="body")
+                if n:
+                    self.sent += n
+                    yield pending
+                return
+            if n:
+                self.sent += n
+                yield pending
+            sent += n
+            self.taken += 1
+            pending = self._next()
+
+
+def classify(body: Any, content_length: Optional[int]) -> Body:
+    """Turn the caller's ``body`` into a Body, validating ``content_length`` against it."""
+    if content_length is not None:
+        if isinstance(content_length, bool) or not isinstance(content_length, int):
+            raise InvalidRequestError(
+                f"content_length: must be an int, not {type(content_length).__name__}", field="content_length")
+        if content_length < 0 or content_length > 5 * 1024 ** 4 * 10:
+            raise InvalidRequestError(f"content_length: {content_length} is out of range", field="content_length")
+    if body is None:
+        body = EMPTY
+    if isinstance(body, str):
+        raise TypeError("body: str is not accepted; encode it first, e.g. body.encode('utf-8')")
+    if isinstance(body, (bytes, bytearray, memoryview)) or _is_buffer(body):
+        mv = as_buffer(body)
+        assert mv is not None
+        if content_length is not None and content_length != len(mv):
+            raise InvalidRequestError(
+                f"content_length: {content_length} declared but the body has {len(mv)} bytes",
+                field="content_length")
+        return MemoryBody(mv)
+    if hasattr(body, "read"):
+        if isinstance(body, io.TextIOBase):
+            raise TypeError("body: a text-mode file is not accepted; open it in binary mode ('rb')")
+        return FileBody(body, content_length)
+    if isinstance(body, (dict, set, int, float)) or not hasattr(body, "__iter__"):
+        raise TypeError(
+            f"body: expected bytes-like, a binary file or an iterable of bytes, not {type(body).__name__}")
+    if content_length is None:
+        raise InvalidRequestError(
+            "content_length: required when the body is an iterator", field="content_length")
+    return IterBody(body, content_length)
+
+
+def _is_buffer(obj: Any) -> bool:
+    try:
+        memoryview(obj).release()
+        return True
+    except TypeError:
+        return False

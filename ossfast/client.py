@@ -1,0 +1,354 @@
+"""``ossfast.Client``: validated, signed WriteGetObjectResponse over pooled sockets."""
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import os
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
+from urllib.parse import urlsplit
+
+from . import request as _request
+from . import transport as _transport
+from .credentials import Credentials
+from .errors import InvalidRequestError, ServerError, TransportError
+from .signing import SignerV1, SignerV4
+
+log = logging.getLogger("ossfast")
+
+RETRY_STATUSES = frozenset({500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class Retry:
+    """Retry policy: at most ``total`` retries, exponential backoff with full jitter.
+
+    Retries happen only when they cannot deliver a body twice behind the
+    caller's back: the connection failed before any request byte was sent; a
+    pooled connection turned out stale while the request was still being
+    written and the body can be replayed; or the server answered 5xx
+    (``statuses``) and the body can be replayed.
+    """
+
+    total: int = 2
+    backoff: float = 0.05
+    max_backoff: float = 2.0
+    statuses: frozenset = RETRY_STATUSES
+
+    @classmethod
+    def of(cls, value: Union["Retry", int, None]) -> "Retry":
+        if value is None:
+            return cls()
+        if isinstance(value, Retry):
+            return value
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidRequestError(f"retries: must be an int or a Retry, not {type(value).__name__}",
+                                      field="retries")
+        if value < 0:
+            raise InvalidRequestError("retries: must not be negative", field="retries")
+        return cls(total=value)
+
+    def delay(self, attempt: int) -> float:
+        return random.uniform(0, min(self.max_backoff, self.backoff * (2 ** attempt)))
+
+
+@dataclass
+class Result:
+    """What a successful WriteGetObjectResponse returned."""
+
+    status: int
+    request_id: str
+    headers: Dict[str, str]
+    bytes_sent: int
+    crc64: int
+    elapsed: float
+    attempts: int = 1
+    reused_connection: bool = False
+    extra: Dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+def _parse_endpoint(endpoint: str) -> Tuple[str, str, int]:
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidRequestError(
+            f"endpoint: {endpoint!r} must look like 'http://127.0.0.1:9000' or 'https://host'",
+            field="endpoint")
+    if parts.path not in ("", "/") or parts.query or parts.username:
+        raise InvalidRequestError("endpoint: no path, query or userinfo allowed", field="endpoint")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise InvalidRequestError(f"endpoint: {endpoint!r} has a bad port", field="endpoint") from None
+    return parts.scheme, parts.hostname, port
+
+
+def parse_error(status: int, body: bytes, headers: Mapping[str, str]) -> ServerError:
+    """A ServerError from an OSS XML error document (or whatever the body was)."""
+    fields = {"Code": "", "Message": "", "RequestId": "", "HostId": "", "EC": ""}
+    if body:
+        try:
+            import xml.etree.ElementTree as ET
+
+            root = ET.fromstring(body)
+            for child in root:
+                if child.tag in fields and child.text:
+                    fields[child.tag] = child.text.strip()
+        except Exception:  # not XML: keep the status, show a short excerpt
+            fields["Message"] = body[:200].decode("utf-8", "replace")
+    return ServerError(status, code=fields["Code"], message=fields["Message"],
+                       request_id=fields["RequestId"] or headers.get("x-oss-request-id", ""),
+                       ec=fields["EC"] or headers.get("x-oss-ec", ""), host_id=fields["HostId"],
+                       headers=dict(headers))
+
+
+class Client:
+    """Sends WriteGetObjectResponse requests; thread-safe; reuses connections.
+
+    ``credentials``: a Credentials (default: ``Credentials.from_env()``).
+    ``signature_version``: "v4" (default) or "v1".
+    ``region``: for V4; default: read from the route, else ``FC_REGION``.
+    ``scheme``: "https" (default) or "http", used when no endpoint is given.
+    ``endpoint``: where to connect instead of the route (Host stays the route);
+    default ``OSSFAST_ENDPOINT`` from the environment when set.
+    ``timeout``: seconds, or (connect, read). ``retries``: int or Retry.
+    ``verify``: True, False, or a CA file/dir path. ``pool_maxsize``: idle
+    connections kept per host.
+    """
+
+    def __init__(self, credentials: Optional[Credentials] = None, *, signature_version: str = "v4",
+                 region: Optional[str] = None, scheme: str = "https", endpoint: Optional[str] = None,
+                 timeout: Any = (10.0, 60.0), retries: Any = 2, verify: Union[bool, str] = True,
+                 pool_maxsize: int = 32) -> None:
+        if credentials is None:
+            credentials = Credentials.from_env()
+        if not isinstance(credentials, Credentials):
+            raise InvalidRequestError(
+                f"credentials: must be an ossfast.Credentials, not {type(credentials).__name__}",
+                field="credentials")
+        sv = str(signature_version).lower() if isinstance(signature_version, str) else signature_version
+        if sv not in ("v1", "v4"):
+            raise InvalidRequestError(f"signature_version: must be 'v1' or 'v4', not {signature_version!r}",
+                                      field="signature_version")
+        if region is not None and (not isinstance(region, str) or not region
+                                   or not _request._HOST_RE.match(region)):
+            raise InvalidRequestError(f"region: {region!r} is not a region id such as 'cn-hangzhou'",
+                                      field="region")
+        if scheme not in ("http", "https"):
+            raise InvalidRequestError(f"scheme: must be 'http' or 'https', not {scheme!r}", field="scheme")
+        if endpoint is None:
+            endpoint = os.environ.get("OSSFAST_ENDPOINT") or None
+        self._endpoint = _parse_endpoint(endpoint) if endpoint is not None else None
+        try:
+            self._timeout = _transport.Timeout.of(timeout)
+        except TypeError as exc:
+            raise InvalidRequestError(f"timeout: {exc}", field="timeout") from None
+        if self._timeout.connect <= 0 or self._timeout.read <= 0:
+            raise InvalidRequestError("timeout: must be positive", field="timeout")
+        self._retry = Retry.of(retries)
+        if not (verify is True or verify is False or isinstance(verify, (str, os.PathLike))):
+            raise InvalidRequestError("verify: must be True, False or a CA file path", field="verify")
+        if isinstance(verify, (str, os.PathLike)) and not os.path.exists(verify):
+            raise InvalidRequestError(f"verify: no CA file at {os.fspath(verify)!r}", field="verify")
+        if isinstance(pool_maxsize, bool) or not isinstance(pool_maxsize, int) or pool_maxsize < 1:
+            raise InvalidRequestError("pool_maxsize: must be a positive int", field="pool_maxsize")
+        self.credentials = credentials
+        self.signature_version = sv
+        self.region = region
+        self.scheme = scheme
+        self._pool = _transport.Pool(maxsize=pool_maxsize, verify=verify)
+        self._signers: Dict[Optional[str], Any] = {}
+        self._signers_lock = threading.Lock()
+        self._v1 = SignerV1(credentials) if sv == "v1" else None
+
+    def __repr__(self) -> str:
+        where = "%s://%s:%d" % self._endpoint if self._endpoint else f"{self.scheme}://<route>"
+        return (f"Client(access_key_id={self.credentials.access_key_id!r}, "
+                f"signature_version={self.signature_version!r}, endpoint={where!r})")
+
+    # -------------------------------------------------------------- signing
+    def _signer(self, route: str) -> Any:
+        if self._v1 is not None:
+            return self._v1
+        region = self.region or _request.region_from_route(route) or os.environ.get("FC_REGION")
+        signer = self._signers.get(region)
+        if signer is None:
+            if not region:
+                raise InvalidRequestError(
+                    "region: V4 signing needs a region; pass Client(region='cn-hangzhou'), use a route "
+                    "like '...oss-<region>.oss-object-process.aliyuncs.com', or set FC_REGION "
+                    "(or use signature_version='v1')", field="region")
+            with self._signers_lock:
+                signer = self._signers.get(region)
+                if signer is None:
+                    signer = SignerV4(self.credentials, region)
+                    self._signers[region] = signer
+        return signer
+
+    # -------------------------------------------------------------- building
+    def prepare(self, route: str, token: str, status: Any = 200, body: Any = b"", *,
+                accept_ranges: Optional[str] = None, cache_control: Optional[str] = None,
+                content_disposition: Optional[str] = None, content_encoding: Optional[str] = None,
+                content_language: Optional[str] = None, content_range: Optional[str] = None,
+                content_type: Optional[str] = None, etag: Optional[str] = None, expires: Any = None,
+                last_modified: Any = None, headers: Any = None, content_length: Optional[int] = None,
+                content_md5: Any = False, date: Optional[_dt.datetime] = None,
+                progress: Optional[Callable[[int, int], Any]] = None) -> _request.PreparedRequest:
+        """Validate and build the request without sending it (``date`` fixes Date/x-oss-date)."""
+        if progress is not None and not callable(progress):
+            raise InvalidRequestError("progress: must be callable as progress(bytes_sent, total)",
+                                      field="progress")
+        fwd = {"accept_ranges": accept_ranges, "cache_control": cache_control,
+               "content_disposition": content_disposition, "content_encoding": content_encoding,
+               "content_language": content_language, "content_range": content_range,
+               "content_type": content_type, "etag": etag, "expires": expires,
+               "last_modified": last_modified}
+        route_ok = _request.check_route(route)
+        return _request.build(route=route_ok, token=token, status=status, body=body, fwd=fwd,
+                              headers=headers, content_length=content_length, content_md5=content_md5,
+                              date=date, signer=self._signer(route_ok))
+
+    # -------------------------------------------------------------- sending
+    def write_get_object_response(self, route: str, token: str, status: Any = 200, body: Any = b"", *,
+                                  progress: Optional[Callable[[int, int], Any]] = None,
+                                  **kwargs: Any) -> Result:
+        """Send the transformed object back to OSS; returns a Result or raises.
+
+        Keywords: the ten forwarded headers (accept_ranges ... last_modified),
+        headers, content_length, content_md5, progress. See DESIGN.md.
+        """
+        if "date" in kwargs:
+            raise TypeError("write_get_object_response() got an unexpected keyword argument 'date' "
+                            "(use prepare(..., date=...) then send())")
+        prepared = self.prepare(route, token, status, body, progress=progress, **kwargs)
+        return self.send(prepared, progress=progress)
+
+    def send(self, prepared: _request.PreparedRequest,
+             progress: Optional[Callable[[int, int], Any]] = None) -> Result:
+        """Send a PreparedRequest (once: its body may be an iterator)."""
+        if self._endpoint is not None:
+            key = self._endpoint
+        else:
+            key = (self.scheme, prepared.route, 443 if self.scheme == "https" else 80)
+        body = prepared.body
+        retry = self._retry
+        attempt = 0
+        start = time.perf_counter()
+        try:
+            while True:
+                try:
+                    return self._attempt(key, prepared, progress, start, attempt)
+                except _RetryableError as exc:
+                    if attempt >= retry.total or not exc.allowed(body):
+                        raise exc.error from None
+                    delay = retry.delay(attempt)
+                    attempt += 1
+                    log.info("retrying WriteGetObjectResponse to %s (attempt %d of %d) in %.3fs: %s",
+                             prepared.route, attempt + 1, retry.total + 1, delay, exc.reason)
+                    if body.replayable:
+                        body.rewind()
+                    time.sleep(delay)
+        finally:
+            body.close()
+
+    def _attempt(self, key: Tuple[str, str, int], prepared: _request.PreparedRequest,
+                 progress: Optional[Callable[[int, int], Any]], start: float, attempt: int) -> Result:
+        timeout = self._timeout
+        try:
+            conn, reused = self._pool.acquire(key, timeout)
+        except TransportError as exc:
+            # Nothing of the request left: always safe to retry.
+            raise _RetryableError(exc, f"connect failed: {exc}", needs_replay=False) from None
+        try:
+            try:
+                outcome = _transport.send_request(conn, prepared.head, prepared.body, progress)
+            except TransportError as exc:
+                early = _transport.try_read_early_response(conn, min(1.0, timeout.read)) \
+                    if exc.request_sent else None
+                conn.close(abort=True)
+                if early is not None and early.status >= 300:
+                    raise parse_error(early.status, early.body, early.headers) from None
+                if reused and not exc.request_sent:
+                    raise _RetryableError(exc, f"stale pooled connection: {exc}", needs_replay=False) from None
+                if reused:
+                    raise _RetryableError(exc, f"stale pooled connection: {exc}", needs_replay=True) from None
+                raise
+            except BaseException:
+                conn.close(abort=True)
+                raise
+            try:
+                resp = _transport.read_response(conn, timeout.read)
+            except TransportError:
+                conn.close(abort=True)
+                raise
+            except BaseException:
+                conn.close(abort=True)
+                raise
+        except _RetryableError:
+            raise
+        if resp.keep_alive:
+            self._pool.release(conn)
+        else:
+            conn.close()
+        elapsed = time.perf_counter() - start
+        if not 200 <= resp.status < 300:
+            err = parse_error(resp.status, resp.body, resp.headers)
+            if resp.status in self._retry.statuses:
+                raise _RetryableError(err, f"server answered {resp.status}", needs_replay=True)
+            raise err
+        request_id = resp.headers.get("x-oss-request-id", "")
+        log.debug("WriteGetObjectResponse to %s: status %d forwarded, %d body bytes, request id %s, %.1f ms",
+                  prepared.route, prepared.status, outcome.body_sent, request_id, elapsed * 1e3)
+        return Result(status=resp.status, request_id=request_id, headers=resp.headers,
+                      bytes_sent=outcome.body_sent, crc64=outcome.crc64, elapsed=elapsed,
+                      attempts=attempt + 1, reused_connection=reused)
+
+    # -------------------------------------------------------------- lifecycle
+    @property
+    def pool(self) -> _transport.Pool:
+        return self._pool
+
+    def close(self) -> None:
+        """Close every pooled connection; the client cannot send afterwards."""
+        self._pool.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+class _RetryableError(Exception):
+    """Internal: an attempt failed in a way the retry policy may repeat."""
+
+    def __init__(self, error: Exception, reason: str, needs_replay: bool) -> None:
+        super().__init__(reason)
+        self.error = error
+        self.reason = reason
+        self.needs_replay = needs_replay
+
+    def allowed(self, body: Any) -> bool:
+        return (not self.needs_replay) or body.replayable
+
+
+_default_client: Optional[Client] = None
+_default_lock = threading.Lock()
+
+
+def default_client() -> Client:
+    """The module-level client, built from the environment on first use."""
+    global _default_client
+    if _default_client is None:
+        with _default_lock:
+            if _default_client is None:
+                _default_client = Client()
+    return _default_client
+
+
+def write_get_object_response(route: str, token: str, status: Any = 200, body: Any = b"",
+                              **kwargs: Any) -> Result:
+    """``Client().write_get_object_response`` on a shared client configured from the environment."""
+    return default_client().write_get_object_response(route, token, status, body, **kwargs)

@@ -1,0 +1,339 @@
+"""Building a WriteGetObjectResponse request without I/O.
+
+``build()`` validates every argument and returns a ``PreparedRequest`` whose
+``head`` is the exact request head as bytes (request line, headers,
+CRLF CRLF) and whose body is classified (see body.py). Nothing here touches
+a socket, so the output can be compared byte for byte.
+
+Rules:
+* every check runs before the head exists: bad input raises
+  ``InvalidRequestError`` (field named) or ``TypeError`` and nothing is sent;
+* header order on the wire is fixed: Host, Content-Length, Content-MD5,
+  x-oss-request-route/-token, x-oss-fwd-status, the forwarded headers (spelled
+  as in the API reference), extra headers, the signer's (Date, x-oss-date,
+  x-oss-content-sha256, x-oss-security-token), Authorization;
+* the head is signed once: the header lines are built, handed to the C core
+  as one block, and the Authorization line is appended.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from dataclasses import dataclass, field
+from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any, Iterable, List, Mapping, Optional, Tuple
+from urllib.parse import quote
+
+from . import body as _body
+from .errors import InvalidRequestError
+from .signing import http_date, region_from_route
+
+METHOD = "POST"
+TARGET = "/?x-oss-write-get-object-response"
+QUERY = "x-oss-write-get-object-response"
+
+ALLOWED_STATUS = frozenset({200, 206, 301, 302, 303, 304, 400, 401, 403, 404, 405, 409, 411, 412, 416,
+                            500, 503})
+
+#: keyword argument -> forwarded header, spelled as in the API reference
+FWD_HEADERS: Tuple[Tuple[str, str], ...] = (
+    ("accept_ranges", "x-oss-fwd-header-Accept-Ranges"),
+    ("cache_control", "x-oss-fwd-header-Cache-Control"),
+    ("content_disposition", "x-oss-fwd-header-Content-Disposition"),
+    ("content_encoding", "x-oss-fwd-header-Content-Encoding"),
+    ("content_language", "x-oss-fwd-header-Content-Language"),
+    ("content_range", "x-oss-fwd-header-Content-Range"),
+    ("content_type", "x-oss-fwd-header-Content-Type"),
+    ("etag", "x-oss-fwd-header-ETag"),
+    ("expires", "x-oss-fwd-header-Expires"),
+    ("last_modified", "x-oss-fwd-header-Last-Modified"),
+)
+
+#: headers the library writes itself; an extra header may not set them
+_MANAGED = frozenset({
+    "host", "date", "content-length", "authorization", "transfer-encoding", "connection",
+    "x-oss-request-route", "x-oss-request-token", "x-oss-fwd-status", "x-oss-date",
+    "x-oss-content-sha256", "x-oss-security-token", "content-md5", "expect", "upgrade", "te",
+    "keep-alive", "proxy-connection",
+} | {h.lower() for _, h in FWD_HEADERS})
+
+_TOKEN_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_BAD_VALUE_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST_RE = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$")
+_RANGE_RE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
+_UNSAT_RE = re.compile(r"^bytes \*/(\d+)$")
+_MD5_B64_RE = re.compile(r"^[A-Za-z0-9+/]{22}==$")
+MAX_HEADER_VALUE = 8 * 1024
+MAX_HEAD = 64 * 1024
+
+
+@dataclass
+class PreparedRequest:
+    """A request ready to go: ``head`` is sent as is, then ``content_length`` body bytes."""
+
+    method: str
+    target: str
+    headers: List[Tuple[str, str]]
+    head: bytes
+    content_length: int
+    route: str
+    status: int
+    body: _body.Body = field(repr=False)
+
+    def __repr__(self) -> str:  # the head carries the signature: never show it
+        return (f"PreparedRequest(method={self.method!r}, target={self.target!r}, route={self.route!r}, "
+                f"status={self.status}, content_length={self.content_length}, body={self.body.kind})")
+
+
+# ---------------------------------------------------------------- validators
+
+def _fail(fieldname: str, message: str) -> InvalidRequestError:
+    return InvalidRequestError(f"{fieldname}: {message}", field=fieldname)
+
+
+def check_value(fieldname: str, value: Any, *, allow_empty: bool = False) -> str:
+    """A header value: a str without CR, LF, NUL or other controls, ASCII only."""
+    if not isinstance(value, str):
+        raise _fail(fieldname, f"must be a str, not {type(value).__name__}")
+    if not value and not allow_empty:
+        raise _fail(fieldname, "must not be empty")
+    if _BAD_VALUE_RE.search(value):
+        raise _fail(fieldname, "contains a control character (CR, LF, NUL...); header injection refused")
+    if not value.isascii():
+        raise _fail(fieldname, "must be ASCII (percent-encode it, or use RFC 5987 for filenames)")
+    if len(value) > MAX_HEADER_VALUE:
+        raise _fail(fieldname, f"is {len(value)} characters long; the limit is {MAX_HEADER_VALUE}")
+    if value != value.strip(" \t"):
+        raise _fail(fieldname, "has leading or trailing blanks")
+    return value
+
+
+def check_status(status: Any) -> int:
+    if isinstance(status, bool):
+        raise _fail("status", "must be an int such as 200, not a bool")
+    if isinstance(status, str):
+        s = status.strip()
+        if not s.isdigit() or not s.isascii():
+            raise _fail("status", f"{status!r} is not a number")
+        status = int(s)
+    elif not isinstance(status, int):
+        raise _fail("status", f"must be an int, not {type(status).__name__}")
+    if status not in ALLOWED_STATUS:
+        raise _fail("status", f"{status} is not one OSS forwards; allowed: "
+                    + " ".join(str(s) for s in sorted(ALLOWED_STATUS)))
+    return int(status)
+
+
+def check_route(route: Any) -> str:
+    if not isinstance(route, str):
+        raise _fail("route", f"must be a str host name, not {type(route).__name__}")
+    if not route:
+        raise _fail("route", "must not be empty (outputRoute of the FC event)")
+    if _BAD_VALUE_RE.search(route) or not route.isascii():
+        raise _fail("route", "contains control or non-ASCII characters")
+    if "://" in route:
+        raise _fail("route", "must be a bare host name, without a scheme")
+    if "@" in route:
+        raise _fail("route", "must be a bare host name, without userinfo")
+    if "/" in route or "?" in route or "#" in route:
+        raise _fail("route", "must be a bare host name, without a path")
+    if ":" in route:
+        raise _fail("route", "must be a bare host name, without a port")
+    if len(route) > 253 or not _HOST_RE.match(route):
+        raise _fail("route", f"{route[:80]!r} is not a valid host name")
+    return route
+
+
+def check_token(token: Any) -> str:
+    if not isinstance(token, str):
+        raise _fail("token", f"must be a str, not {type(token).__name__}")
+    if not token:
+        raise _fail("token", "must not be empty (outputToken of the FC event)")
+    if _BAD_VALUE_RE.search(token) or not token.isascii():
+        raise _fail("token", "contains control or non-ASCII characters; header injection refused")
+    if " " in token or "\t" in token:
+        raise _fail("token", "must not contain blanks")
+    if len(token) > MAX_HEADER_VALUE:
+        raise _fail("token", f"is {len(token)} characters long; the limit is {MAX_HEADER_VALUE}")
+    return token
+
+
+def check_http_date(fieldname: str, value: Any) -> str:
+    if isinstance(value, _dt.datetime):
+        if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+            raise _fail(fieldname, "a datetime must be timezone-aware (e.g. tzinfo=timezone.utc)")
+        return http_date(value)
+    check_value(fieldname, value)
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        parsed = None
+    if parsed is None:
+        raise _fail(fieldname, f"{value!r} is not an HTTP date such as 'Tue, 31 Oct 2023 03:17:58 GMT'")
+    return value
+
+
+def content_disposition(value: Any) -> str:
+    """Validate, and encode a non-ASCII filename per RFC 6266 / RFC 5987."""
+    if not isinstance(value, str):
+        raise _fail("content_disposition", f"must be a str, not {type(value).__name__}")
+    if _BAD_VALUE_RE.search(value):
+        raise _fail("content_disposition", "contains a control character (CR, LF, NUL...); header injection refused")
+    if value.isascii():
+        return check_value("content_disposition", value)
+    m = re.match(r'^\s*([A-Za-z-]+)\s*;\s*filename\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;]*?))\s*(;.*)?$', value)
+    if not m or (m.group(4) and not m.group(4).isascii()):
+        raise _fail("content_disposition",
+                    "non-ASCII text is allowed only as the filename: 'attachment; filename=\"…\"'")
+    dtype = m.group(1)
+    name = m.group(2) if m.group(2) is not None else m.group(3)
+    name = re.sub(r"\\(.)", r"\1", name)
+    fallback = name.encode("ascii", "replace").decode("ascii").replace("\\", "_").replace('"', "_")
+    encoded = quote(name, safe="!#$&+-.^_`|~")
+    rest = m.group(4) or ""
+    return check_value("content_disposition",
+                       f"{dtype}; filename=\"{fallback}\"; filename*=UTF-8''{encoded}{rest}")
+
+
+def check_content_range(value: Optional[str], status: int, length: int) -> None:
+    if value is None:
+        if status == 206:
+            raise _fail("content_range", "status 206 needs content_range, e.g. 'bytes 0-99/1000'")
+        return
+    if status not in (206, 416):
+        raise _fail("content_range", f"is only sent with status 206 or 416, not {status}")
+    if status == 416:
+        if not _UNSAT_RE.match(value):
+            raise _fail("content_range", f"{value!r}: with status 416 it must be 'bytes */<size>'")
+        return
+    m = _RANGE_RE.match(value)
+    if not m:
+        raise _fail("content_range", f"{value!r} does not parse; expected 'bytes <first>-<last>/<size or *>'")
+    first, last = int(m.group(1)), int(m.group(2))
+    if last < first:
+        raise _fail("content_range", f"{value!r}: the last byte comes before the first")
+    if m.group(3) != "*" and last >= int(m.group(3)):
+        raise _fail("content_range", f"{value!r}: the range runs past the object size")
+    if last - first + 1 != length:
+        raise _fail("content_range",
+                    f"{value!r} covers {last - first + 1} bytes but the body has {length}")
+
+
+def normalize_extra_headers(headers: Any) -> List[Tuple[str, str]]:
+    if headers is None:
+        return []
+    if isinstance(headers, Mapping):
+        items: Iterable[Any] = headers.items()
+    elif isinstance(headers, (list, tuple)):
+        items = headers
+    else:
+        raise _fail("headers", f"must be a mapping or a list of (name, value) pairs, not {type(headers).__name__}")
+    out = []
+    seen = set()
+    for item in items:
+        try:
+            name, value = item
+        except (TypeError, ValueError):
+            raise _fail("headers", f"{item!r} is not a (name, value) pair") from None
+        if not isinstance(name, str) or not _TOKEN_RE.match(name):
+            raise _fail("headers", f"{name!r} is not a valid header name (an HTTP token)")
+        low = name.lower()
+        if low in _MANAGED:
+            raise _fail("headers", f"{name} is set by ossfast itself; use the matching argument")
+        if low in seen:
+            raise _fail("headers", f"{name} is given twice")
+        seen.add(low)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)
+        out.append((name, check_value(f"headers[{name}]", value, allow_empty=True)))
+    return out
+
+
+# ---------------------------------------------------------------- building
+
+def build(*, route: Any, token: Any, status: Any, body: Any, fwd: Mapping[str, Any],
+          headers: Any, content_length: Any, content_md5: Any, date: Any,
+          signer: Any) -> PreparedRequest:
+    """Validate everything, classify the body, build and sign the head."""
+    route = check_route(route)
+    token = check_token(token)
+    status = check_status(status)
+    extra = normalize_extra_headers(headers)
+
+    fwd_lines: List[Tuple[str, str]] = []
+    content_range = None
+    for kw, name in FWD_HEADERS:
+        value = fwd.get(kw)
+        if value is None:
+            continue
+        if kw == "content_disposition":
+            value = content_disposition(value)
+        elif kw in ("expires", "last_modified"):
+            value = check_http_date(kw, value)
+        else:
+            value = check_value(kw, value)
+        if kw == "content_range":
+            content_range = value
+        fwd_lines.append((name, value))
+
+    if date is not None and not (isinstance(date, _dt.datetime) and date.tzinfo is not None
+                                 and date.tzinfo.utcoffset(date) is not None):
+        raise _fail("date", "must be a timezone-aware datetime")
+
+    if content_md5 not in (False, True, None) and not (isinstance(content_md5, str)
+                                                       and _MD5_B64_RE.match(content_md5)):
+        raise _fail("content_md5", "must be True, False, or the base64 of a 16-byte MD5")
+
+    b = _body.classify(body, content_length)
+    try:
+        if status == 304 and b.length:
+            raise _fail("body", "a 304 reply carries no body")
+        check_content_range(content_range, status, b.length)
+        md5_value = None
+        if content_md5 is True:
+            md5_value = _compute_md5(b)
+        elif isinstance(content_md5, str):
+            md5_value = content_md5
+
+        lines: List[Tuple[str, str]] = [
+            ("Host", route),
+            ("Content-Length", str(b.length)),
+        ]
+        if md5_value is not None:
+            lines.append(("Content-MD5", md5_value))
+        lines.append(("x-oss-request-route", route))
+        lines.append(("x-oss-request-token", token))
+        lines.append(("x-oss-fwd-status", str(status)))
+        lines.extend(fwd_lines)
+        lines.extend(extra)
+        lines.extend(signer.signing_headers(date))
+        block = "".join([f"{n}: {v}\r\n" for n, v in lines]).encode("ascii")
+        auth = signer.wgor_authorization(block)
+        lines.append(("Authorization", auth))
+        head = b"".join((b"POST /?x-oss-write-get-object-response HTTP/1.1\r\n", block,
+                         b"Authorization: ", auth.encode("ascii"), b"\r\n\r\n"))
+        if len(head) > MAX_HEAD:
+            raise _fail("headers", f"the request head would be {len(head)} bytes; the limit is {MAX_HEAD}")
+    except BaseException:
+        b.close()
+        raise
+    return PreparedRequest(METHOD, TARGET, lines, head, b.length, route, status, b)
+
+
+def _compute_md5(b: _body.Body) -> str:
+    import base64
+
+    from .checksum import Md5, md5
+
+    if isinstance(b, _body.MemoryBody):
+        return base64.b64encode(md5(b.view)).decode("ascii")
+    if isinstance(b, _body.FileBody) and b.replayable:
+        h = Md5()
+        buf = bytearray(min(_body.CHUNK, max(b.length, 1)))
+        for chunk in b.read_chunks(buf):
+            h.update(chunk)
+        b.rewind()
+        return base64.b64encode(h.digest()).decode("ascii")
+    raise _fail("content_md5", "needs an in-memory or seekable body; give the base64 value instead")
+

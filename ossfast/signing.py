@@ -1,0 +1,349 @@
+"""OSS request signing for the sender: Signature V1 and V4, one C call per request.
+
+The sender asks a signer for the headers the signature depends on
+(:meth:`signing_headers`), puts them in the request head with the others, and
+hands the head's header block to :meth:`authorization`, which returns the value
+of the ``Authorization`` header::
+
+    signer = SignerV4(credentials, "cn-qingdao")
+    headers = [("Host", route), ..., *signer.signing_headers(now)]
+    block = b"".join(b"%s: %s\\r\\n" % (n.encode(), v.encode()) for n, v in headers)
+    headers.append(("Authorization", signer.authorization("POST", "/", WGOR_QUERY, block)))
+
+The block may be the whole header section of the head (Host, Content-Length,
+... are ignored): V1 signs Content-MD5, Content-Type, Date and every x-oss-*
+header; V4 signs x-oss-*, Content-Type, Content-MD5 and the ``additional``
+names, and takes its time from x-oss-date. Date strings are formatted once per
+second; V4 signing keys are cached in C per (secret, day, region, product).
+"""
+from __future__ import annotations
+
+import math
+import re
+import time
+from datetime import datetime
+from typing import Any, Iterable, List, Optional, Tuple, Union
+
+from ._backend import impl
+from .credentials import Credentials
+from .errors import InvalidRequestError
+
+WGOR_METHOD = "POST"
+WGOR_URI = "/"
+WGOR_QUERY = "x-oss-write-get-object-response"
+WGOR_RESOURCE = "/?x-oss-write-get-object-response"
+"""The V1 canonical resource of WriteGetObjectResponse."""
+
+UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
+V4_ALGORITHM = "OSS4-HMAC-SHA256"
+
+Headers = List[Tuple[str, str]]
+Now = Union[datetime, float, int, None]
+
+_v1_sign = impl.v1_sign
+_v4_sign = impl.v4_sign
+_time = time.time
+_gmtime = time.gmtime
+
+# ---- dates -------------------------------------------------------------------
+
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _format_second(sec: int) -> Tuple[int, str, str]:
+    t = _gmtime(sec)
+    http = "%s, %02d %s %04d %02d:%02d:%02d GMT" % (
+        _WEEKDAYS[t.tm_wday], t.tm_mday, _MONTHS[t.tm_mon], t.tm_year, t.tm_hour, t.tm_min, t.tm_sec)
+    iso = "%04d%02d%02dT%02d%02d%02dZ" % (t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec)
+    return sec, http, iso
+
+
+_last_second = _format_second(0)  # (second, http date, x-oss-date); replaced as one tuple
+
+
+def _second(now: Now) -> int:
+    if now is None:
+        return int(_time())
+    if isinstance(now, datetime):
+        if now.tzinfo is None or now.utcoffset() is None:
+            raise InvalidRequestError("the signing time must be an aware datetime (e.g. tzinfo=timezone.utc)",
+                                      "date")
+        return math.floor(now.timestamp())
+    if isinstance(now, (int, float)) and not isinstance(now, bool):
+        return math.floor(now)
+    raise InvalidRequestError(
+        f"the signing time must be an aware datetime or POSIX seconds, not {type(now).__name__}", "date")
+
+
+def request_dates(now: Now = None) -> Tuple[str, str]:
+    """(Date header value, x-oss-date value) for ``now`` (default: the current time).
+
+    ``now`` is an aware datetime or POSIX seconds; fractions of a second are dropped.
+    """
+    global _last_second
+    sec = _second(now)
+    last = _last_second
+    if last[0] != sec:
+        last = _last_second = _format_second(sec)
+    return last[1], last[2]
+
+
+def http_date(now: Now = None) -> str:
+    """RFC 1123 date in GMT (``Tue, 31 Oct 2023 03:17:58 GMT``), independent of the locale."""
+    return request_dates(now)[0]
+
+
+def region_from_route(route: str) -> Optional[str]:
+    """The region in a WGOR route (``...opap.oss-cn-qingdao-internal.oss-object-process...``
+    gives ``cn-qingdao``), or None when the route does not name one."""
+    m = _ROUTE_REGION.search(route)
+    return m.group(1) if m else None
+
+
+_ROUTE_REGION = re.compile(r"(?:^|\.)oss-([a-z0-9-]+?)(?:-internal)?\.oss-object-process\.", re.I)
+
+# ---- request parts: str or bytes in, canonical bytes out, memoized ---------------
+
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def _as_bytes(value: Any, field: str) -> bytes:
+    if type(value) is bytes:
+        return value
+    if isinstance(value, str):
+        try:
+            return value.encode("ascii")
+        except UnicodeEncodeError:
+            raise InvalidRequestError(f"{field} must be ASCII (already canonical)", field) from None
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    raise InvalidRequestError(f"{field} must be str or bytes, not {type(value).__name__}", field)
+
+
+def normalize_additional(additional: Union[str, bytes, Iterable[str], None]) -> bytes:
+    """The V4 AdditionalHeaders list: lowercased, sorted, without repeats and without
+    the headers V4 signs anyway (x-oss-*, content-type, content-md5), ";"-joined."""
+    if not additional:
+        return b""
+    if isinstance(additional, bytes):
+        additional = additional.decode("latin-1")
+    names = additional.split(";") if isinstance(additional, str) else list(additional)
+    out = set()
+    for name in names:
+        if not isinstance(name, str):
+            raise InvalidRequestError("additional header names must be str", "additional")
+        name = name.strip().lower()
+        if not name:
+            continue
+        if not _TOKEN.fullmatch(name):
+            raise InvalidRequestError(f"additional header name {name!r} is not a valid header name",
+                                      "additional")
+        if name.startswith("x-oss-") or name in ("content-type", "content-md5"):
+            continue
+        out.add(name)
+    return ";".join(sorted(out)).encode("ascii")
+
+
+_parts_memo: dict = {}
+
+
+def _request_parts(method: Any, uri: Any, query: Any, additional: Any) -> Tuple[bytes, bytes, bytes, bytes]:
+    """(method, uri, query, normalized additional) as bytes; memoized, since a sender
+    signs the same few shapes of request over and over."""
+    key = (method, uri, query, additional)
+    try:
+        return _parts_memo[key]
+    except (KeyError, TypeError):
+        pass
+    parts = (_as_bytes(method, "method"), _as_bytes(uri, "uri"), _as_bytes(query, "query"),
+             normalize_additional(additional))
+    if not parts[0] or not parts[1]:
+        raise InvalidRequestError("method and uri must not be empty", "method" if not parts[0] else "uri")
+    try:
+        if len(_parts_memo) > 256:
+            _parts_memo.clear()
+        _parts_memo[key] = parts
+    except TypeError:  # an unhashable additional list
+        pass
+    return parts
+
+
+def _block(headers_block: Any) -> bytes:
+    if type(headers_block) is bytes:
+        return headers_block
+    if isinstance(headers_block, (bytearray, memoryview)):
+        return bytes(headers_block)
+    raise InvalidRequestError(
+        f"headers_block must be bytes (the request head's header lines), not {type(headers_block).__name__}",
+        "headers")
+
+
+def _credentials(credentials: Any) -> Credentials:
+    if not isinstance(credentials, Credentials):
+        raise InvalidRequestError(
+            f"credentials must be an ossfast.Credentials, not {type(credentials).__name__}", "credentials")
+    return credentials
+
+
+# ---- signers -------------------------------------------------------------------
+
+
+class SignerV1:
+    """Signature V1 (``Authorization: OSS <ak>:<base64 HMAC-SHA1>``).
+
+    The request must carry the ``Date`` (and, for STS, the ``x-oss-security-token``)
+    from :meth:`signing_headers`. Thread-safe; cheap to make.
+    """
+
+    version = "v1"
+    __slots__ = ("credentials", "_secret", "_prefix", "_token")
+
+    def __init__(self, credentials: Credentials) -> None:
+        self.credentials = _credentials(credentials)
+        self._secret = credentials.access_key_secret.encode("ascii")
+        self._prefix = f"OSS {credentials.access_key_id}:"
+        self._token = credentials.security_token
+
+    def __repr__(self) -> str:
+        return f"SignerV1(access_key_id={self.credentials.access_key_id!r})"
+
+    def signing_headers(self, now: Now = None) -> Headers:
+        """[("Date", ...), ("x-oss-security-token", ...) for STS], to put in the request."""
+        date = request_dates(now)[0]
+        if self._token is None:
+            return [("Date", date)]
+        return [("Date", date), ("x-oss-security-token", self._token)]
+
+    def authorization(self, method: Any, uri: Any, query: Any, headers_block: bytes,
+                      additional: Any = b"") -> str:
+        """The Authorization value for a request. V1 signs the canonical resource
+        ``uri`` + "?" + ``query``; it has no additional headers (``additional`` must be empty)."""
+        if additional:
+            raise InvalidRequestError("Signature V1 cannot sign additional headers; use V4", "additional")
+        m, u, q, _ = _request_parts(method, uri, query, b"")
+        resource = u + b"?" + q if q else u
+        return self._prefix + _v1_sign(self._secret, m, _block(headers_block), resource)
+
+    def wgor_authorization(self, headers_block: bytes) -> str:
+        """:meth:`authorization` for ``POST /?x-oss-write-get-object-response``: the sender's fast path."""
+        if type(headers_block) is not bytes:
+            headers_block = _block(headers_block)
+        return self._prefix + _v1_sign(self._secret, b"POST", headers_block, b"/?x-oss-write-get-object-response")
+
+
+_V4_CACHE = impl.V4Cache()  # shared by every SignerV4 of the process
+_X_OSS_DATE = re.compile(rb"(?im)^[ \t]*x-oss-date[ \t]*:[ \t]*([0-9]{8})")
+
+
+def _v4_day(block: bytes) -> bytes:
+    """YYYYMMDD of the block's x-oss-date, which the C core has already validated
+    (so there is exactly one such line)."""
+    i = block.rfind(b"\nx-oss-date: ")  # the usual spelling; rfind: signing headers come last
+    if i >= 0:
+        return block[i + 13:i + 21]
+    m = _X_OSS_DATE.search(block)
+    if m is None:  # unreachable: signing succeeded, so the header is there
+        raise InvalidRequestError("cannot sign with V4: the request has no x-oss-date header", "x-oss-date")
+    return m.group(1)
+
+
+class SignerV4:
+    """Signature V4 (``Authorization: OSS4-HMAC-SHA256 Credential=<ak>/<scope>,Signature=<hex>``).
+
+    The request must carry ``x-oss-date``, ``x-oss-content-sha256: UNSIGNED-PAYLOAD``
+    (and, for STS, ``x-oss-security-token``) from :meth:`signing_headers`.
+    ``region`` is the OSS region id (``cn-qingdao``). Thread-safe; cheap to make.
+    """
+
+    version = "v4"
+    __slots__ = ("credentials", "region", "product", "_secret", "_region", "_product", "_token",
+                 "_scope_head", "_prefixes", "_cache")
+
+    def __init__(self, credentials: Credentials, region: str, product: str = "oss") -> None:
+        self.credentials = _credentials(credentials)
+        for field, value in (("region", region), ("product", product)):
+            if not isinstance(value, str) or not _TOKEN.fullmatch(value) or "/" in value:
+                raise InvalidRequestError(
+                    f"{field} must be a non-empty name such as 'cn-hangzhou' (got {value!r})", field)
+        self.region = region
+        self.product = product
+        self._secret = credentials.access_key_secret.encode("ascii")
+        self._region = region.encode("ascii")
+        self._product = product.encode("ascii")
+        self._token = credentials.security_token
+        self._scope_head = f"{V4_ALGORITHM} Credential={credentials.access_key_id}/"
+        self._prefixes: dict = {}
+        self._cache = _V4_CACHE
+
+    def __repr__(self) -> str:
+        return (f"SignerV4(access_key_id={self.credentials.access_key_id!r}, region={self.region!r}, "
+                f"product={self.product!r})")
+
+    def signing_headers(self, now: Now = None) -> Headers:
+        """[("Date", ...), ("x-oss-date", ...), ("x-oss-content-sha256", "UNSIGNED-PAYLOAD"),
+        ("x-oss-security-token", ...) for STS], to put in the request. Date is not signed by V4
+        but goes with every OSS request."""
+        date, iso = request_dates(now)
+        headers = [("Date", date), ("x-oss-date", iso), ("x-oss-content-sha256", UNSIGNED_PAYLOAD)]
+        if self._token is not None:
+            headers.append(("x-oss-security-token", self._token))
+        return headers
+
+    def _prefix(self, day: bytes, additional: bytes) -> str:
+        key = (day, additional)
+        prefix = self._prefixes.get(key)
+        if prefix is None:
+            scope = f"{day.decode('ascii')}/{self.region}/{self.product}/aliyun_v4_request"
+            prefix = self._scope_head + scope
+            if additional:
+                prefix += ",AdditionalHeaders=" + additional.decode("ascii")
+            prefix += ",Signature="
+            if len(self._prefixes) > 16:
+                self._prefixes.clear()
+            self._prefixes[key] = prefix
+        return prefix
+
+    def authorization(self, method: Any, uri: Any, query: Any, headers_block: bytes,
+                      additional: Any = b"") -> str:
+        """The Authorization value for a request. ``uri`` and ``query`` are canonical
+        (for WGOR "/" and "x-oss-write-get-object-response"); ``additional`` names extra
+        headers to sign (";"-joined or a list), which the block must contain."""
+        m, u, q, a = _request_parts(method, uri, query, additional)
+        block = _block(headers_block)
+        sig = _v4_sign(self._cache, self._secret, m, u, q, block, a, self._region, self._product)
+        return self._prefix(_v4_day(block), a) + sig
+
+    def wgor_authorization(self, headers_block: bytes) -> str:
+        """:meth:`authorization` for ``POST /?x-oss-write-get-object-response``: the sender's fast path."""
+        if type(headers_block) is not bytes:
+            headers_block = _block(headers_block)
+        sig = _v4_sign(self._cache, self._secret, b"POST", b"/", b"x-oss-write-get-object-response",
+                       headers_block, b"", self._region, self._product)
+        day = _v4_day(headers_block)
+        prefix = self._prefixes.get((day, b""))
+        if prefix is None:
+            prefix = self._prefix(day, b"")
+        return prefix + sig
+
+
+Signer = Union[SignerV1, SignerV4]
+
+
+def make_signer(credentials: Credentials, version: str = "v4", region: Optional[str] = None,
+                product: str = "oss") -> Signer:
+    """A signer for ``version`` "v1" or "v4" (V4 needs ``region``)."""
+    v = str(version).lower()
+    if v in ("v1", "1"):
+        return SignerV1(credentials)
+    if v in ("v4", "4"):
+        if not region:
+            raise InvalidRequestError("Signature V4 needs a region (e.g. 'cn-hangzhou')", "region")
+        return SignerV4(credentials, region, product)
+    raise InvalidRequestError(f"signature_version must be 'v1' or 'v4', not {version!r}", "signature_version")
+
+
+__all__ = [
+    "SignerV1", "SignerV4", "Signer", "make_signer", "normalize_additional", "request_dates", "http_date",
+    "region_from_route", "WGOR_METHOD", "WGOR_URI", "WGOR_QUERY", "WGOR_RESOURCE", "UNSIGNED_PAYLOAD",
+]

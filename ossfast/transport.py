@@ -1,0 +1,489 @@
+"""Sockets, the keep-alive pool, TLS, sending bodies and reading replies.
+
+The transport knows nothing of OSS: it moves a prepared head and a body
+(see body.py) over a pooled connection and parses the reply with httptools.
+
+State rules of a connection:
+* a connection is checked out of the pool by one thread, used for one
+  request/response exchange, and either returned (the reply was complete,
+  keep-alive allowed, nothing left unread) or closed; never both;
+* before a pooled connection is reused it must not be readable (``poll(0)``):
+  a readable idle socket means the peer closed it or sent garbage, so it is
+  closed and another one taken;
+* after any error mid-exchange the connection is closed (aborted with a
+  reset when the body was cut short, so the peer never sees it as complete).
+"""
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import select
+import socket
+import ssl
+import struct
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+
+import httptools
+
+from . import body as _body
+from ._backend import impl
+from .errors import TimeoutError, TransportError
+
+log = logging.getLogger("ossfast.transport")
+
+MAX_REPLY_HEAD = 64 * 1024
+MAX_REPLY_BODY = 1024 * 1024
+SMALL_BODY = 64 * 1024          # head + body up to this go in one sendmsg
+PARALLEL_CRC = 8 * 1024 * 1024  # memory bodies at least this big are hashed in another thread
+FILE_BUFFER = 1024 * 1024       # reused read buffer for files on TLS and for hashing files
+
+_HAS_SENDMSG = hasattr(socket.socket, "sendmsg")
+_HAS_SENDFILE = hasattr(os, "sendfile")
+_POLLBAD = select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP | getattr(select, "POLLRDHUP", 0)
+
+_executor_lock = threading.Lock()
+_executor: Optional[ThreadPoolExecutor] = None
+
+
+def _hash_pool() -> ThreadPoolExecutor:
+    global _executor
+    if _executor is None:
+        with _executor_lock:
+            if _executor is None:
+                _executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ossfast-crc")
+    return _executor
+
+
+@dataclass(frozen=True)
+class Timeout:
+    """Seconds: ``connect`` for the TCP and TLS set-up, ``read`` for each send/receive wait
+    and as the deadline for the whole reply."""
+
+    connect: float = 10.0
+    read: float = 60.0
+
+    @classmethod
+    def of(cls, value: Union["Timeout", float, int, Tuple[float, float], None]) -> "Timeout":
+        if value is None:
+            return cls()
+        if isinstance(value, Timeout):
+            return value
+        if isinstance(value, tuple) and len(value) == 2:
+            c, r = value
+            return cls(float(c), float(r))
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return cls(float(value), float(value))
+        raise TypeError(f"timeout must be seconds, a (connect, read) pair or a Timeout, not {value!r}")
+
+
+@dataclass
+class Response:
+    status: int
+    headers: Dict[str, str]
+    body: bytes
+    keep_alive: bool
+
+
+@dataclass
+class SendOutcome:
+    """What left: ``head_sent``/``body_sent`` bytes, and the body's CRC-64/XZ."""
+
+    head_sent: int = 0
+    body_sent: int = 0
+    crc64: int = 0
+    complete: bool = False
+    extra: Dict[str, Any] = field(default_factory=dict)
+
+
+class Connection:
+    __slots__ = ("sock", "key", "plain", "uses", "idle_since", "__weakref__")
+
+    def __init__(self, sock: socket.socket, key: Tuple[str, str, int], plain: bool) -> None:
+        self.sock = sock
+        self.key = key
+        self.plain = plain
+        self.uses = 0
+        self.idle_since = 0.0
+
+    def is_stale(self) -> bool:
+        """True when the idle socket is readable: closed by the peer, or unexpected data."""
+        try:
+            if not self.plain and self.sock.pending():  # type: ignore[attr-defined]
+                return True
+            p = select.poll()
+            p.register(self.sock.fileno(), _POLLBAD)
+            return bool(p.poll(0))
+        except (OSError, ValueError):
+            return True
+
+    def close(self, abort: bool = False) -> None:
+        sock = self.sock
+        try:
+            if abort:
+                # RST instead of FIN: the peer must not take a cut body as a complete request.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+        try:
+            sock.close()
+        except OSError:
+            pass
+
+
+class Pool:
+    """Thread-safe keep-alive pool per (scheme, host, port), at most ``maxsize`` idle each."""
+
+    def __init__(self, *, maxsize: int = 32, verify: Union[bool, str] = True,
+                 idle_timeout: float = 50.0, ssl_context: Optional[ssl.SSLContext] = None) -> None:
+        if maxsize < 1:
+            raise ValueError("pool maxsize must be at least 1")
+        self.maxsize = maxsize
+        self.idle_timeout = idle_timeout
+        self._idle: Dict[Tuple[str, str, int], List[Connection]] = {}
+        self._lock = threading.Lock()
+        self._verify = verify
+        self._ssl_context = ssl_context
+        self._closed = False
+        self.connections_opened = 0
+
+    # -- TLS
+    def ssl_context(self) -> ssl.SSLContext:
+        ctx = self._ssl_context
+        if ctx is None:
+            verify = self._verify
+            if verify is False:
+                ctx = ssl.create_default_context()
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+            elif isinstance(verify, (str, os.PathLike)):
+                ctx = ssl.create_default_context(cafile=os.fspath(verify)) if os.path.isfile(verify) \
+                    else ssl.create_default_context(capath=os.fspath(verify))
+            else:
+                ctx = ssl.create_default_context()
+            self._ssl_context = ctx
+        return ctx
+
+    def idle_count(self) -> int:
+        with self._lock:
+            return sum(len(v) for v in self._idle.values())
+
+    def acquire(self, key: Tuple[str, str, int], timeout: Timeout) -> Tuple[Connection, bool]:
+        """A connection for ``key``: (conn, reused). Stale idle connections are dropped."""
+        now = time.monotonic()
+        while True:
+            with self._lock:
+                if self._closed:
+                    raise TransportError("the client is closed")
+                idle = self._idle.get(key)
+                conn = idle.pop() if idle else None
+            if conn is None:
+                break
+            if now - conn.idle_since > self.idle_timeout or conn.is_stale():
+                log.debug("dropping a stale pooled connection to %s:%s", key[1], key[2])
+                conn.close()
+                continue
+            conn.sock.settimeout(timeout.read)
+            return conn, True
+        return self._connect(key, timeout), False
+
+    def _connect(self, key: Tuple[str, str, int], timeout: Timeout) -> Connection:
+        scheme, host, port = key
+        try:
+            sock = socket.create_connection((host, port), timeout=timeout.connect)
+        except socket.timeout:
+            raise TimeoutError(f"connecting to {host}:{port} timed out after {timeout.connect}s") from None
+        except OSError as exc:
+            raise TransportError(f"cannot connect to {host}:{port}: {exc.strerror or exc}") from None
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if scheme == "https":
+                sock = self.ssl_context().wrap_socket(sock, server_hostname=host)
+        except socket.timeout:
+            sock.close()
+            raise TimeoutError(f"TLS handshake with {host}:{port} timed out after {timeout.connect}s") from None
+        except ssl.SSLCertVerificationError as exc:
+            sock.close()
+            raise TransportError(f"TLS certificate of {host}:{port} rejected: {exc.verify_message}") from None
+        except (ssl.SSLError, OSError) as exc:
+            sock.close()
+            raise TransportError(f"TLS handshake with {host}:{port} failed: {exc}") from None
+        sock.settimeout(timeout.read)
+        with self._lock:
+            self.connections_opened += 1
+        return Connection(sock, key, plain=(scheme == "http"))
+
+    def release(self, conn: Connection) -> None:
+        conn.uses += 1
+        conn.idle_since = time.monotonic()
+        with self._lock:
+            if not self._closed:
+                idle = self._idle.setdefault(conn.key, [])
+                if len(idle) < self.maxsize:
+                    idle.append(conn)
+                    return
+        conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            conns = [c for v in self._idle.values() for c in v]
+            self._idle.clear()
+        for c in conns:
+            c.close()
+
+
+# ------------------------------------------------------------------ sending
+
+def _io_error(exc: BaseException, what: str, outcome: SendOutcome) -> TransportError:
+    sent = outcome.head_sent > 0
+    if isinstance(exc, socket.timeout):
+        return TimeoutError(f"{what} timed out", request_sent=sent, bytes_sent=outcome.body_sent)
+    reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return TransportError(f"{what} failed: {reason}", request_sent=sent, bytes_sent=outcome.body_sent)
+
+
+def _sendall(sock: socket.socket, data: Any, outcome: SendOutcome) -> None:
+    sock.sendall(data)
+    outcome.body_sent += len(data)
+
+
+def send_request(conn: Connection, head: bytes, body: _body.Body,
+                 progress: Optional[Callable[[int, int], Any]] = None) -> SendOutcome:
+    """Send head and body, computing the body's CRC64 on the way. Raises TransportError."""
+    out = SendOutcome()
+    sock = conn.sock
+    total = body.length
+    try:
+        if isinstance(body, _body.MemoryBody):
+            _send_memory(conn, head, body.view, out, progress)
+        else:
+            sock.sendall(head)
+            out.head_sent = len(head)
+            if isinstance(body, _body.FileBody):
+                if conn.plain and body.fd is not None and _HAS_SENDFILE and total:
+                    _send_file_sendfile(sock, body, out, progress)
+                else:
+                    _send_chunks(sock, body.read_chunks(bytearray(min(FILE_BUFFER, max(total, 1)))),
+                                 total, out, progress)
+            else:
+                assert isinstance(body, _body.IterBody)
+                _send_chunks(sock, body.chunks(), total, out, progress)
+    except (OSError, ssl.SSLError) as exc:
+        raise _io_error(exc, "sending the request", out) from None
+    out.complete = True
+    return out
+
+
+def _send_memory(conn: Connection, head: bytes, view: memoryview, out: SendOutcome,
+                 progress: Optional[Callable[[int, int], Any]]) -> None:
+    sock = conn.sock
+    n = len(view)
+    if n + len(head) <= SMALL_BODY:
+        out.crc64 = impl.crc64(view) if n else 0
+        if conn.plain and _HAS_SENDMSG and n:
+            sent = sock.sendmsg([head, view])
+            if sent < len(head):
+                out.head_sent = sent
+                sock.sendall(memoryview(head)[sent:])
+                out.head_sent = len(head)
+                sock.sendall(view)
+            else:
+                out.head_sent = len(head)
+                if sent - len(head) < n:
+                    sock.sendall(view[sent - len(head):])
+        else:
+            sock.sendall(head)
+            out.head_sent = len(head)
+            if n:
+                sock.sendall(view)
+        out.body_sent = n
+        if progress is not None and n:
+            progress(n, n)
+        return
+    fut: Optional[Future] = None
+    if n >= PARALLEL_CRC:
+        # Hash in another thread (the C call releases the GIL) while this one sends.
+        fut = _hash_pool().submit(impl.crc64, view)
+    crc = 0
+    sock.sendall(head)
+    out.head_sent = len(head)
+    chunk = _body.CHUNK
+    try:
+        for off in range(0, n, chunk):
+            piece = view[off:off + chunk]
+            if fut is None:
+                crc = impl.crc64(piece, crc)
+            sock.sendall(piece)
+            out.body_sent += len(piece)
+            if progress is not None:
+                progress(out.body_sent, n)
+    finally:
+        if fut is not None:
+            crc = fut.result()
+    out.crc64 = crc
+
+
+def _send_chunks(sock: socket.socket, chunks: Any, total: int, out: SendOutcome,
+                 progress: Optional[Callable[[int, int], Any]]) -> None:
+    crc = 0
+    digest = impl.crc64
+    for piece in chunks:
+        crc = digest(piece, crc)
+        sock.sendall(piece)
+        out.body_sent += len(piece)
+        if progress is not None:
+            progress(out.body_sent, total)
+    out.crc64 = crc
+
+
+def _crc_file(fd: int, start: int, length: int, stop: threading.Event) -> int:
+    """CRC64 of a file range, read with pread into one reused buffer."""
+    buf = bytearray(min(FILE_BUFFER, length))
+    mv = memoryview(buf)
+    crc = 0
+    off = start
+    end = start + length
+    while off < end and not stop.is_set():
+        n = os.preadv(fd, [mv[:min(len(buf), end - off)]], off)
+        if n <= 0:
+            raise OSError(errno.EIO, "the file ended before its declared length")
+        crc = impl.crc64(mv[:n], crc)
+        off += n
+    return crc
+
+
+def _send_file_sendfile(sock: socket.socket, body: _body.FileBody, out: SendOutcome,
+                        progress: Optional[Callable[[int, int], Any]]) -> None:
+    assert body.fd is not None
+    total = body.length
+    stop = threading.Event()
+    fut = _hash_pool().submit(_crc_file, body.fd, body.start, total, stop)
+    sfd = sock.fileno()
+    off = body.start
+    chunk = _body.CHUNK
+    ok = False
+    try:
+        while out.body_sent < total:
+            want = min(chunk, total - out.body_sent)
+            try:
+                n = os.sendfile(sfd, body.fd, off, want)
+            except BlockingIOError:
+                # The socket has a timeout, so it is non-blocking underneath: wait for room.
+                if not select.select([], [sock], [], sock.gettimeout())[1]:
+                    raise socket.timeout("sendfile made no progress") from None
+                continue
+            if n == 0:
+                raise OSError(errno.EIO, "the file ended before its declared length")
+            off += n
+            out.body_sent += n
+            if progress is not None:
+                progress(out.body_sent, total)
+        ok = True
+    finally:
+        if not ok:
+            stop.set()
+        crc = fut.result()
+    out.crc64 = crc
+    try:
+        body.fobj.seek(body.start + total)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+# ------------------------------------------------------------------ replies
+
+class _ReplyParser:
+    __slots__ = ("headers", "body", "done", "headers_done", "head_bytes", "parser", "close_delimited")
+
+    def __init__(self) -> None:
+        self.headers: Dict[str, str] = {}
+        self.body = bytearray()
+        self.done = False
+        self.headers_done = False
+        self.head_bytes = 0
+        self.close_delimited = False
+        self.parser = httptools.HttpResponseParser(self)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        key = name.decode("latin-1").lower()
+        text = value.decode("latin-1")
+        prev = self.headers.get(key)
+        self.headers[key] = text if prev is None else f"{prev}, {text}"
+
+    def on_headers_complete(self) -> None:
+        self.headers_done = True
+        h = self.headers
+        if "content-length" not in h and "chunked" not in h.get("transfer-encoding", "").lower():
+            self.close_delimited = True
+
+    def on_body(self, data: bytes) -> None:
+        if len(self.body) + len(data) > MAX_REPLY_BODY:
+            raise TransportError(f"the reply body is larger than {MAX_REPLY_BODY} bytes", request_sent=True)
+        self.body += data
+
+    def on_message_complete(self) -> None:
+        self.done = True
+
+
+def read_response(conn: Connection, timeout: float) -> Response:
+    """Read one reply within ``timeout`` seconds in all. Raises TransportError/TimeoutError."""
+    sock = conn.sock
+    rp = _ReplyParser()
+    parser = rp.parser
+    deadline = time.monotonic() + timeout
+    received = 0
+    while not rp.done:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"no complete reply within {timeout}s", request_sent=True)
+        sock.settimeout(remaining)
+        try:
+            data = sock.recv(65536)
+        except socket.timeout:
+            raise TimeoutError(f"no complete reply within {timeout}s", request_sent=True) from None
+        except (OSError, ssl.SSLError) as exc:
+            raise TransportError(f"reading the reply failed: {getattr(exc, 'strerror', None) or exc}",
+                                 request_sent=True) from None
+        if not data:
+            if rp.headers_done and rp.close_delimited:
+                rp.done = True
+                break
+            what = "before replying" if received == 0 else "in the middle of the reply"
+            raise TransportError(f"the server closed the connection {what}", request_sent=True)
+        received += len(data)
+        if not rp.headers_done and received > MAX_REPLY_HEAD:
+            raise TransportError(f"the reply head is larger than {MAX_REPLY_HEAD} bytes", request_sent=True)
+        try:
+            parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            raise TransportError("the server asked for a protocol upgrade", request_sent=True) from None
+        except httptools.HttpParserError as exc:
+            raise TransportError(f"malformed reply: {exc}", request_sent=True) from None
+        if rp.done and not rp.headers_done:
+            raise TransportError("malformed reply", request_sent=True)
+    status = parser.get_status_code()
+    keep = (not rp.close_delimited) and parser.should_keep_alive()
+    if 100 <= status < 200:
+        raise TransportError(f"unexpected interim reply {status}", request_sent=True)
+    return Response(status, rp.headers, bytes(rp.body), keep)
+
+
+def try_read_early_response(conn: Connection, timeout: float) -> Optional[Response]:
+    """After a failed send: the reply the server may have sent before it stopped reading."""
+    try:
+        return read_response(conn, timeout)
+    except TransportError:
+        return None
+
+
+def close_executor() -> None:
+    global _executor
+    with _executor_lock:
+        if _executor is not None:
+            _executor.shutdown(wait=False)
+            _executor = None
