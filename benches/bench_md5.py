@@ -36,7 +36,7 @@ _GROUPS = {
 def _run(benchmark, group, role, func, big):
     benchmark.group = group
     if big:
-        result = benchmark.pedantic(func, rounds=12, iterations=1, warmup_rounds=1)
+        result = benchmark.pedantic(func, rounds=15, iterations=1, warmup_rounds=1)
     else:
         result = benchmark(func)
     if benchmark.stats:

@@ -70,34 +70,44 @@ static inline int use_shani(void)
 
 /* ---- SHA-1 ---------------------------------------------------------------- */
 
-#define SHA1_R0(a, b, c, d, e, i) \
-    e += rol32(a, 5) + (((c ^ d) & b) ^ d) + 0x5a827999u + w[i]; b = rol32(b, 30);
-#define SHA1_R1(a, b, c, d, e, i) \
-    e += rol32(a, 5) + (b ^ c ^ d) + 0x6ed9eba1u + w[i]; b = rol32(b, 30);
-#define SHA1_R2(a, b, c, d, e, i) \
-    e += rol32(a, 5) + ((b & c) + (d & (b ^ c))) + 0x8f1bbcdcu + w[i]; b = rol32(b, 30);
-#define SHA1_R3(a, b, c, d, e, i) \
-    e += rol32(a, 5) + (b ^ c ^ d) + 0xca62c1d6u + w[i]; b = rol32(b, 30);
+/* The message schedule lives in 16 words, refreshed in place as the rounds
+   go (w[i & 15]); a full w[80] invites the compiler to vectorize its
+   expansion into overlapping 8-byte stores and loads that stall on
+   store forwarding. */
+#define SHA1_W(i) (w[(i) & 15] = rol32(w[((i) + 13) & 15] ^ w[((i) + 8) & 15] ^ \
+                                      w[((i) + 2) & 15] ^ w[(i) & 15], 1))
+#define SHA1_STEP(a, b, c, d, e, f, k, x) \
+    e += rol32(a, 5) + (f) + (k) + (x); b = rol32(b, 30);
+#define SHA1_CH(b, c, d) (((c ^ d) & b) ^ d)
+#define SHA1_PAR(b, c, d) (b ^ c ^ d)
+#define SHA1_MAJ(b, c, d) ((b & c) + (d & (b ^ c)))   /* disjoint bits: + is | */
+
+#define SHA1_R0(a, b, c, d, e, i) SHA1_STEP(a, b, c, d, e, SHA1_CH(b, c, d), 0x5a827999u, w[i])
+#define SHA1_R0X(a, b, c, d, e, i) SHA1_STEP(a, b, c, d, e, SHA1_CH(b, c, d), 0x5a827999u, SHA1_W(i))
+#define SHA1_R1(a, b, c, d, e, i) SHA1_STEP(a, b, c, d, e, SHA1_PAR(b, c, d), 0x6ed9eba1u, SHA1_W(i))
+#define SHA1_R2(a, b, c, d, e, i) SHA1_STEP(a, b, c, d, e, SHA1_MAJ(b, c, d), 0x8f1bbcdcu, SHA1_W(i))
+#define SHA1_R3(a, b, c, d, e, i) SHA1_STEP(a, b, c, d, e, SHA1_PAR(b, c, d), 0xca62c1d6u, SHA1_W(i))
 
 #define SHA1_FIVE(R, i) \
     R(a, b, c, d, e, i) R(e, a, b, c, d, i + 1) R(d, e, a, b, c, i + 2) \
     R(c, d, e, a, b, i + 3) R(b, c, d, e, a, i + 4)
+#define SHA1_TWENTY(R, i) SHA1_FIVE(R, i) SHA1_FIVE(R, i + 5) SHA1_FIVE(R, i + 10) SHA1_FIVE(R, i + 15)
 
 static void sha1_blocks_c(uint32_t state[5], const unsigned char *p, size_t nblocks)
 {
-    uint32_t w[80];
+    uint32_t w[16];
     int i;
 
     while (nblocks--) {
         uint32_t a = state[0], b = state[1], c = state[2], d = state[3], e = state[4];
         for (i = 0; i < 16; i++)
             w[i] = load32be(p + 4 * i);
-        for (; i < 80; i++)
-            w[i] = rol32(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
-        for (i = 0; i < 20; i += 5) { SHA1_FIVE(SHA1_R0, i) }
-        for (; i < 40; i += 5) { SHA1_FIVE(SHA1_R1, i) }
-        for (; i < 60; i += 5) { SHA1_FIVE(SHA1_R2, i) }
-        for (; i < 80; i += 5) { SHA1_FIVE(SHA1_R3, i) }
+        SHA1_FIVE(SHA1_R0, 0) SHA1_FIVE(SHA1_R0, 5) SHA1_FIVE(SHA1_R0, 10)
+        SHA1_R0(a, b, c, d, e, 15) SHA1_R0X(e, a, b, c, d, 16) SHA1_R0X(d, e, a, b, c, 17)
+        SHA1_R0X(c, d, e, a, b, 18) SHA1_R0X(b, c, d, e, a, 19)
+        SHA1_TWENTY(SHA1_R1, 20)
+        SHA1_TWENTY(SHA1_R2, 40)
+        SHA1_TWENTY(SHA1_R3, 60)
         state[0] += a;
         state[1] += b;
         state[2] += c;
@@ -194,21 +204,26 @@ static const uint32_t K256[64] = {
 #define S256_SSIG0(x) (ror32(x, 7) ^ ror32(x, 18) ^ ((x) >> 3))
 #define S256_SSIG1(x) (ror32(x, 17) ^ ror32(x, 19) ^ ((x) >> 10))
 
-/* One round; the eight working variables rotate by renaming, not moving. */
-#define S256_ROUND(a, b, c, d, e, f, g, h, i) \
-    h += S256_BSIG1(e) + (((f ^ g) & e) ^ g) + K256[i] + w[i]; \
+/* One round; the eight working variables rotate by renaming, not moving.
+   As for SHA-1, the schedule is 16 words refreshed in place. */
+#define S256_W(i) (w[(i) & 15] += S256_SSIG1(w[((i) + 14) & 15]) + w[((i) + 9) & 15] + \
+                                   S256_SSIG0(w[((i) + 1) & 15]))
+#define S256_STEP(a, b, c, d, e, f, g, h, i, x) \
+    h += S256_BSIG1(e) + (((f ^ g) & e) ^ g) + K256[i] + (x); \
     d += h; \
     h += S256_BSIG0(a) + ((a & b) | (c & (a | b)));
+#define S256_R(a, b, c, d, e, f, g, h, i) S256_STEP(a, b, c, d, e, f, g, h, i, w[i])
+#define S256_RX(a, b, c, d, e, f, g, h, i) S256_STEP(a, b, c, d, e, f, g, h, i, S256_W(i))
 
-#define S256_EIGHT(i) \
-    S256_ROUND(a, b, c, d, e, f, g, h, i) S256_ROUND(h, a, b, c, d, e, f, g, i + 1) \
-    S256_ROUND(g, h, a, b, c, d, e, f, i + 2) S256_ROUND(f, g, h, a, b, c, d, e, i + 3) \
-    S256_ROUND(e, f, g, h, a, b, c, d, i + 4) S256_ROUND(d, e, f, g, h, a, b, c, i + 5) \
-    S256_ROUND(c, d, e, f, g, h, a, b, i + 6) S256_ROUND(b, c, d, e, f, g, h, a, i + 7)
+#define S256_EIGHT(R, i) \
+    R(a, b, c, d, e, f, g, h, i) R(h, a, b, c, d, e, f, g, i + 1) \
+    R(g, h, a, b, c, d, e, f, i + 2) R(f, g, h, a, b, c, d, e, i + 3) \
+    R(e, f, g, h, a, b, c, d, i + 4) R(d, e, f, g, h, a, b, c, i + 5) \
+    R(c, d, e, f, g, h, a, b, i + 6) R(b, c, d, e, f, g, h, a, i + 7)
 
 static void sha256_blocks_c(uint32_t state[8], const unsigned char *p, size_t nblocks)
 {
-    uint32_t w[64];
+    uint32_t w[16];
     int i;
 
     while (nblocks--) {
@@ -216,9 +231,9 @@ static void sha256_blocks_c(uint32_t state[8], const unsigned char *p, size_t nb
         uint32_t e = state[4], f = state[5], g = state[6], h = state[7];
         for (i = 0; i < 16; i++)
             w[i] = load32be(p + 4 * i);
-        for (; i < 64; i++)
-            w[i] = S256_SSIG1(w[i - 2]) + w[i - 7] + S256_SSIG0(w[i - 15]) + w[i - 16];
-        for (i = 0; i < 64; i += 8) { S256_EIGHT(i) }
+        S256_EIGHT(S256_R, 0) S256_EIGHT(S256_R, 8)
+        S256_EIGHT(S256_RX, 16) S256_EIGHT(S256_RX, 24) S256_EIGHT(S256_RX, 32)
+        S256_EIGHT(S256_RX, 40) S256_EIGHT(S256_RX, 48) S256_EIGHT(S256_RX, 56)
         state[0] += a;
         state[1] += b;
         state[2] += c;

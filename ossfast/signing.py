@@ -197,13 +197,14 @@ class SignerV1:
     """
 
     version = "v1"
-    __slots__ = ("credentials", "_secret", "_prefix", "_token")
+    __slots__ = ("credentials", "_secret", "_prefix", "_token", "_lines")
 
     def __init__(self, credentials: Credentials) -> None:
         self.credentials = _credentials(credentials)
         self._secret = credentials.access_key_secret.encode("ascii")
         self._prefix = f"OSS {credentials.access_key_id}:"
         self._token = credentials.security_token
+        self._lines: Tuple[int, bytes, bytes] = (-1, b"", b"")
 
     def __repr__(self) -> str:
         return f"SignerV1(access_key_id={self.credentials.access_key_id!r})"
@@ -230,6 +231,21 @@ class SignerV1:
         if type(headers_block) is not bytes:
             headers_block = _block(headers_block)
         return self._prefix + _v1_sign(self._secret, b"POST", headers_block, b"/?x-oss-write-get-object-response")
+
+    def wgor_signature_lines(self, headers_block: bytes, now: Now = None) -> bytes:
+        """The header lines that sign ``POST /?x-oss-write-get-object-response``:
+        the :meth:`signing_headers` and Authorization, each ending CRLF, to append to
+        ``headers_block`` (the request's other header lines). One call per request."""
+        if type(headers_block) is not bytes:
+            headers_block = _block(headers_block)
+        sec = int(_time()) if now is None else _second(now)
+        cached = self._lines
+        if cached[0] != sec:
+            lines = b"".join(b"%s: %s\r\n" % (n.encode("ascii"), v.encode("ascii"))
+                             for n, v in self.signing_headers(sec))
+            cached = self._lines = (sec, lines, b"Authorization: " + self._prefix.encode("ascii"))
+        sig = _v1_sign(self._secret, b"POST", headers_block + cached[1], b"/?x-oss-write-get-object-response")
+        return b"%s%s%s\r\n" % (cached[1], cached[2], sig.encode("ascii"))
 
 
 _V4_CACHE = impl.V4Cache()  # shared by every SignerV4 of the process
@@ -258,7 +274,7 @@ class SignerV4:
 
     version = "v4"
     __slots__ = ("credentials", "region", "product", "_secret", "_region", "_product", "_token",
-                 "_scope_head", "_prefixes", "_cache")
+                 "_scope_head", "_prefixes", "_cache", "_lines")
 
     def __init__(self, credentials: Credentials, region: str, product: str = "oss") -> None:
         self.credentials = _credentials(credentials)
@@ -275,6 +291,7 @@ class SignerV4:
         self._scope_head = f"{V4_ALGORITHM} Credential={credentials.access_key_id}/"
         self._prefixes: dict = {}
         self._cache = _V4_CACHE
+        self._lines: Tuple[int, bytes, bytes] = (-1, b"", b"")
 
     def __repr__(self) -> str:
         return (f"SignerV4(access_key_id={self.credentials.access_key_id!r}, region={self.region!r}, "
@@ -325,6 +342,23 @@ class SignerV4:
         if prefix is None:
             prefix = self._prefix(day, b"")
         return prefix + sig
+
+    def wgor_signature_lines(self, headers_block: bytes, now: Now = None) -> bytes:
+        """The header lines that sign ``POST /?x-oss-write-get-object-response``:
+        the :meth:`signing_headers` and Authorization, each ending CRLF, to append to
+        ``headers_block`` (the request's other header lines). One call per request."""
+        if type(headers_block) is not bytes:
+            headers_block = _block(headers_block)
+        sec = int(_time()) if now is None else _second(now)
+        cached = self._lines
+        if cached[0] != sec:
+            headers = self.signing_headers(sec)
+            lines = b"".join(b"%s: %s\r\n" % (n.encode("ascii"), v.encode("ascii")) for n, v in headers)
+            day = headers[1][1][:8].encode("ascii")
+            cached = self._lines = (sec, lines, b"Authorization: " + self._prefix(day, b"").encode("ascii"))
+        sig = _v4_sign(self._cache, self._secret, b"POST", b"/", b"x-oss-write-get-object-response",
+                       headers_block + cached[1], b"", self._region, self._product)
+        return b"%s%s%s\r\n" % (cached[1], cached[2], sig.encode("ascii"))
 
 
 Signer = Union[SignerV1, SignerV4]

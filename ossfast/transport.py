@@ -398,7 +398,8 @@ def _send_file_sendfile(sock: socket.socket, body: _body.FileBody, out: SendOutc
 # ------------------------------------------------------------------ replies
 
 class _ReplyParser:
-    __slots__ = ("headers", "body", "done", "headers_done", "head_bytes", "parser", "close_delimited")
+    __slots__ = ("headers", "body", "done", "headers_done", "head_bytes", "parser", "close_delimited",
+                 "keep_alive")
 
     def __init__(self) -> None:
         self.headers: Dict[str, str] = {}
@@ -407,7 +408,12 @@ class _ReplyParser:
         self.headers_done = False
         self.head_bytes = 0
         self.close_delimited = False
+        self.keep_alive = False
         self.parser = httptools.HttpResponseParser(self)
+
+    def on_message_begin(self) -> None:
+        if self.done:  # bytes after the reply: the connection is not clean to reuse
+            self.keep_alive = False
 
     def on_header(self, name: bytes, value: bytes) -> None:
         key = name.decode("latin-1").lower()
@@ -417,6 +423,8 @@ class _ReplyParser:
 
     def on_headers_complete(self) -> None:
         self.headers_done = True
+        # Asked here: once the message is complete llhttp has reset its state.
+        self.keep_alive = self.parser.should_keep_alive()
         h = self.headers
         if "content-length" not in h and "chunked" not in h.get("transfer-encoding", "").lower():
             self.close_delimited = True
@@ -467,7 +475,7 @@ def read_response(conn: Connection, timeout: float) -> Response:
         if rp.done and not rp.headers_done:
             raise TransportError("malformed reply", request_sent=True)
     status = parser.get_status_code()
-    keep = (not rp.close_delimited) and parser.should_keep_alive()
+    keep = rp.keep_alive and not rp.close_delimited
     if 100 <= status < 200:
         raise TransportError(f"unexpected interim reply {status}", request_sent=True)
     return Response(status, rp.headers, bytes(rp.body), keep)

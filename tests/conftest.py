@@ -9,6 +9,7 @@ from servers import (
     FaultServer,
     RecordingServer,
     TLSMaterial,
+    UnacceptedListener,
     live_servers,
     open_fds,
     server_threads,
@@ -68,6 +69,13 @@ def free_port():
     """A port nothing listens on, held for the test: connecting is refused."""
     with ClosedPort() as port:
         yield port.port
+
+
+@pytest.fixture
+def unaccepted_port():
+    """A port whose listening socket never accepts: connect succeeds, nothing ever answers."""
+    with UnacceptedListener() as listener:
+        yield listener.port
 
 
 @pytest.fixture(autouse=True)

@@ -279,12 +279,11 @@ def test_free_port_refuses(free_port):
         socket.create_connection(("127.0.0.1", free_port), timeout=1).close()
 
 
-def test_unaccepted_listener_connects_but_never_answers():
-    with servers.UnacceptedListener() as listener:
-        with socket.create_connection(("127.0.0.1", listener.port), timeout=0.2) as sock:
-            sock.sendall(head(3) + b"abc")
-            with pytest.raises(socket.timeout):
-                sock.recv(10)
+def test_unaccepted_port_connects_but_never_answers(unaccepted_port):
+    with socket.create_connection(("127.0.0.1", unaccepted_port), timeout=0.2) as sock:
+        sock.sendall(head(3) + b"abc")
+        with pytest.raises(socket.timeout):
+            sock.recv(10)
 
 
 # ---- FaultServer ---------------------------------------------------------------------------
