@@ -53,9 +53,17 @@ def _fmt(stats, nbytes):
 def ratio_table(request):
     yield
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
     if reporter is None or not _results:
         return
-    w = reporter.write_line
+    if capture is None:
+        _write_table(reporter.write_line)
+    else:  # teardown output is captured otherwise, and shown only for failures
+        with capture.global_and_fixture_disabled():
+            _write_table(reporter.write_line)
+
+
+def _write_table(w):
     w("")
     w(f"CRC-64/XZ, ossfast vs baseline (backend: {impl.NAME}); ratio = baseline time / ossfast time")
     w(f"{'group':14} {'ossfast':22} {'median':>12} {'baseline':20} {'median':>12} "

@@ -202,6 +202,8 @@ static void md5_tail(uint32_t state[4], const unsigned char *rest, size_t restle
     }
 }
 
+/* Leaves the context spent (its state holds the padded result): init it again
+   to reuse it, or finish a copy to keep the stream going. */
 void ossfast_md5_final(ossfast_md5_ctx *ctx, unsigned char *out16)
 {
     md5_tail(ctx->state, ctx->buf, ctx->buflen, ctx->length, out16);

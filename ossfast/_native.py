@@ -12,11 +12,19 @@ from typing import Any, Optional, Sequence
 from ._ossfast import ffi, lib  # type: ignore[import-not-found]
 
 ABI_VERSION = 1
-if lib.ossfast_abi_version() != ABI_VERSION or lib.OSSFAST_ABI_VERSION != ABI_VERSION:
-    raise ImportError(
-        f"ossfast._ossfast has ABI version {lib.ossfast_abi_version()}, expected {ABI_VERSION}: "
-        "rebuild the package (make build)"
-    )
+
+
+def check_abi(module_lib: Any) -> None:
+    """Refuse a compiled module built from another version of the C API."""
+    found = module_lib.ossfast_abi_version()
+    if found != ABI_VERSION or module_lib.OSSFAST_ABI_VERSION != ABI_VERSION:
+        raise ImportError(
+            f"ossfast._ossfast has ABI version {found}, expected {ABI_VERSION}: rebuild the package "
+            "(make build)"
+        )
+
+
+check_abi(lib)
 
 NAME = "native"
 _from_buffer = ffi.from_buffer
