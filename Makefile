@@ -31,10 +31,12 @@ ossfast/.built: $(STAMP) $(CSRC) ossfast/_build.py
 
 build: ossfast/.built
 
-# The whole suite, once per backend; each run asserts which backend it got.
+# The whole suite, once per backend and once more on the sanitized core; each run
+# asserts which backend (and build) it got.
 test: build
 	OSSFAST_BACKEND=native $(PYTEST) -q -W error -p no:cacheprovider tests
 	OSSFAST_BACKEND=python $(PYTEST) -q -W error -p no:cacheprovider tests
+	bash tools/asan.sh
 
 test-native: build
 	OSSFAST_BACKEND=native $(PYTEST) -q -W error tests
@@ -50,7 +52,7 @@ valgrind: build
 	bash tools/valgrind.sh
 
 bench: build
-	$(PYTEST) -q benches --benchmark-columns=min,median,mean,ops --benchmark-sort=name
+	$(PYTEST) -q -o python_files='bench_*.py' benches --benchmark-columns=min,median,mean,ops
 
 fuzz: build
 	bash tools/fuzz.sh

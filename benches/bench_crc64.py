@@ -18,16 +18,20 @@ from ossfast._backend import impl
 
 SIZES = {"64MiB": 64 << 20, "1MiB": 1 << 20, "64KiB": 64 << 10, "4KiB": 4 << 10}
 DATA = {name: os.urandom(n) for name, n in SIZES.items()}
-TARGETS = {"crc64-64MiB": 1.0, "crc64-1MiB": 1.3, "crc64-64KiB": 1.2, "crc64-4KiB": 0.5,
-           "per-body-4KiB": 1000.0}
-COMBINE_LIMIT = 2e-6  # seconds per call
+C1, C2 = 0x0123456789ABCDEF, 0xFEDCBA9876543210
+WORST_LEN2 = 2**64 - 1  # every hex digit of len2 costs a multiplication
+TYPICAL_LEN2 = 5 << 20
+
+# group -> (ossfast label, baseline label or None, bytes per call or 0, target)
+# target: a minimum ratio (baseline time / ossfast time), or a maximum time in seconds.
+_GROUPS = {f"crc64-{name}": ("ossfast.crc64", "fastcrc crc64.xz", n, ("ratio", t))
+           for (name, n), t in zip(SIZES.items(), (1.0, 1.3, 1.2, 0.5))}
+_GROUPS["per-body-4KiB"] = ("ossfast.crc64", "oss2 Crc64()+update", SIZES["4KiB"], ("ratio", 1000.0))
+_GROUPS["combine-worst"] = ("crc64_combine(2**64-1)", "oss2 Crc64.combine", 0, ("time", 2e-6))
+_GROUPS["combine-5MiB"] = ("crc64_combine(5 MiB)", None, 0, ("time", 2e-6))
 
 # (group, role) -> pytest-benchmark stats; role is "ossfast" or "baseline".
 _results: "dict[tuple[str, str], object]" = {}
-# group -> (ossfast label, baseline label, bytes per call or 0)
-_GROUPS = {f"crc64-{name}": ("ossfast.crc64", "fastcrc crc64.xz", n) for name, n in SIZES.items()}
-_GROUPS["per-body-4KiB"] = ("ossfast.crc64", "oss2 Crc64()+update", SIZES["4KiB"])
-_GROUPS["combine"] = ("ossfast.crc64_combine", "oss2 Crc64.combine", 0)
 
 
 def _run(benchmark, group, role, func, big=False):
@@ -42,11 +46,31 @@ def _run(benchmark, group, role, func, big=False):
 
 
 def _fmt(stats, nbytes):
+    if stats is None:
+        return "-"
     if nbytes:
         return f"{nbytes / stats.median / 1e9:7.2f} GB/s"
     if stats.median < 1e-4:
         return f"{stats.median * 1e9:7.0f} ns"
     return f"{stats.median * 1e3:7.2f} ms"
+
+
+def _write_table(w):
+    w("")
+    w(f"CRC-64/XZ, ossfast vs baseline (backend: {impl.NAME}); ratio = baseline time / ossfast time")
+    w(f"{'group':14} {'ossfast':23} {'median':>12}  {'baseline':20} {'median':>12} "
+      f"{'ratio(median)':>13} {'ratio(min)':>10}  target")
+    for group, (ours, base, nbytes, (kind, limit)) in _GROUPS.items():
+        a, b = _results.get((group, "ossfast")), _results.get((group, "baseline"))
+        if a is None:
+            continue
+        ratio = f"{b.median / a.median:12.2f}x {b.min / a.min:9.2f}x" if b is not None else f"{'-':>13} {'-':>10}"
+        if kind == "ratio":
+            verdict = f">= {limit:g}x: " + ("-" if b is None else "met" if b.median / a.median >= limit else "MISSED")
+        else:
+            verdict = f"< {limit * 1e6:g} us: " + ("met" if a.median < limit else "MISSED")
+        w(f"{group:14} {ours:23} {_fmt(a, nbytes):>12}  {base or '-':20} {_fmt(b, nbytes):>12} "
+          f"{ratio}  {verdict}")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -58,40 +82,21 @@ def ratio_table(request):
         return
     if capture is None:
         _write_table(reporter.write_line)
-    else:  # teardown output is captured otherwise, and shown only for failures
+    else:  # output during teardown is otherwise captured, and shown only on failure
         with capture.global_and_fixture_disabled():
             _write_table(reporter.write_line)
 
 
-def _write_table(w):
-    w("")
-    w(f"CRC-64/XZ, ossfast vs baseline (backend: {impl.NAME}); ratio = baseline time / ossfast time")
-    w(f"{'group':14} {'ossfast':22} {'median':>12} {'baseline':20} {'median':>12} "
-      f"{'ratio(median)':>13} {'ratio(min)':>10} {'target':>8}")
-    for group, (ours, base, nbytes) in _GROUPS.items():
-        a, b = _results.get((group, "ossfast")), _results.get((group, "baseline"))
-        if a is None or b is None:
-            continue
-        target = TARGETS.get(group)
-        if target is not None:
-            verdict = f">={target:g}x " + ("ok" if b.median / a.median >= target else "MISSED")
-        else:
-            verdict = f"<{COMBINE_LIMIT * 1e6:g}us " + ("ok" if a.median < COMBINE_LIMIT else "MISSED")
-        w(f"{group:14} {ours:22} {_fmt(a, nbytes):>12} {base:20} {_fmt(b, nbytes):>12} "
-          f"{b.median / a.median:12.2f}x {b.min / a.min:9.2f}x  {verdict}")
-
-
-@pytest.mark.parametrize("name", list(SIZES))
-def test_crc64_ossfast(benchmark, name):
-    data, crc64 = DATA[name], impl.crc64
-    result = _run(benchmark, f"crc64-{name}", "ossfast", lambda: crc64(data), SIZES[name] >= 1 << 20)
-    assert result == fastcrc64.xz(data)
-
-
-@pytest.mark.parametrize("name", list(SIZES))
-def test_crc64_fastcrc(benchmark, name):
-    data, xz = DATA[name], fastcrc64.xz
-    _run(benchmark, f"crc64-{name}", "baseline", lambda: xz(data), SIZES[name] >= 1 << 20)
+# ossfast and fastcrc alternate, size by size, so that both see the same machine state.
+@pytest.mark.parametrize("name,who", [(n, w) for n in SIZES for w in ("ossfast", "fastcrc")])
+def test_crc64(benchmark, name, who):
+    data, big = DATA[name], SIZES[name] >= 1 << 20
+    if who == "ossfast":
+        crc64 = impl.crc64
+        assert _run(benchmark, f"crc64-{name}", "ossfast", lambda: crc64(data), big) == fastcrc64.xz(data)
+    else:
+        xz = fastcrc64.xz
+        _run(benchmark, f"crc64-{name}", "baseline", lambda: xz(data), big)
 
 
 def test_per_body_ossfast(benchmark):
@@ -110,19 +115,17 @@ def test_per_body_oss2(benchmark):
     assert _run(benchmark, "per-body-4KiB", "baseline", body) == impl.crc64(data)
 
 
-def test_combine_ossfast(benchmark):
+def test_combine_worst_ossfast(benchmark):
     combine = impl.crc64_combine
-    # len2 with all 64 bits set: every hex digit needs a multiplication (the worst case).
-    result = _run(benchmark, "combine", "ossfast", lambda: combine(0x0123456789ABCDEF, 0xFEDCBA9876543210, 2**64 - 1))
-    assert result == oss2.utils.Crc64().combine(0x0123456789ABCDEF, 0xFEDCBA9876543210, 2**64 - 1)
+    result = _run(benchmark, "combine-worst", "ossfast", lambda: combine(C1, C2, WORST_LEN2))
+    assert result == oss2.utils.Crc64().combine(C1, C2, WORST_LEN2)
 
 
-def test_combine_ossfast_typical(benchmark):
-    combine = impl.crc64_combine
-    benchmark.group = "combine-typical"
-    benchmark(lambda: combine(0x0123456789ABCDEF, 0xFEDCBA9876543210, 5 << 20))
-
-
-def test_combine_oss2(benchmark):
+def test_combine_worst_oss2(benchmark):
     combine = oss2.utils.Crc64().combine
-    _run(benchmark, "combine", "baseline", lambda: combine(0x0123456789ABCDEF, 0xFEDCBA9876543210, 2**64 - 1))
+    _run(benchmark, "combine-worst", "baseline", lambda: combine(C1, C2, WORST_LEN2))
+
+
+def test_combine_typical_ossfast(benchmark):
+    combine = impl.crc64_combine
+    _run(benchmark, "combine-5MiB", "ossfast", lambda: combine(C1, C2, TYPICAL_LEN2))

@@ -333,7 +333,7 @@ def v4_signing_key(secret: Any, day8: Any, region: Any, product: Any) -> bytes:
     n = lib.ossfast_v4_signing_key(s, len(s), d, r, len(r), p, len(p), out)
     if n < 0:
         raise _InvalidRequestError("cannot derive the V4 signing key: out of memory")
-    return _unpack(out, 32)
+    return ffi.buffer(out)[:]
 
 
 class V4Cache:

@@ -257,7 +257,9 @@ def _v4_day(block: bytes) -> bytes:
     (so there is exactly one such line)."""
     i = block.rfind(b"\nx-oss-date: ")  # the usual spelling; rfind: signing headers come last
     if i >= 0:
-        return block[i + 13:i + 21]
+        day = block[i + 13:i + 21]
+        if day.isdigit():
+            return day
     m = _X_OSS_DATE.search(block)
     if m is None:  # unreachable: signing succeeded, so the header is there
         raise InvalidRequestError("cannot sign with V4: the request has no x-oss-date header", "x-oss-date")

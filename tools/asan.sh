@@ -19,6 +19,8 @@ export LD_PRELOAD="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=lib
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:halt_on_error=1:allocator_may_return_null=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 export PYTHONMALLOC=malloc
+# pycryptodome (pulled in by oss2) dlopens with RTLD_DEEPBIND, which ASan cannot run.
+export PYCRYPTODOME_DISABLE_DEEPBIND=1
 cd "$out/pkg"
 OSSFAST_BACKEND=native OSSFAST_EXPECT_SANITIZED=1 $PY -m pytest -q -W error -p no:cacheprovider \
   --rootdir "$root" -c "$root/pyproject.toml" "$root/tests" "$@"
