@@ -11,7 +11,11 @@ State rules of a connection:
   a readable idle socket means the peer closed it or sent garbage, so it is
   closed and another one taken;
 * after any error mid-exchange the connection is closed (aborted with a
-  reset when the body was cut short, so the peer never sees it as complete).
+  reset when the body was cut short, so the peer never sees it as complete);
+* when a send fails, a reply the server sent before it stopped reading (an
+  early 4xx/5xx) is read if it is already there; no time goes to waiting for one;
+* a TLS certificate that fails verification raises ``CertificateError`` (a
+  ``TransportError``), which the client never retries.
 """
 from __future__ import annotations
 
@@ -100,6 +104,10 @@ class SendOutcome:
     extra: Dict[str, Any] = field(default_factory=dict)
 
 
+class CertificateError(TransportError):
+    """The server's TLS certificate failed verification (bad name, expired, untrusted): never retried."""
+
+
 class Connection:
     __slots__ = ("sock", "key", "plain", "uses", "idle_since", "__weakref__")
 
@@ -168,6 +176,10 @@ class Pool:
             self._ssl_context = ctx
         return ctx
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def idle_count(self) -> int:
         with self._lock:
             return sum(len(v) for v in self._idle.values())
@@ -208,7 +220,7 @@ class Pool:
             raise TimeoutError(f"TLS handshake with {host}:{port} timed out after {timeout.connect}s") from None
         except ssl.SSLCertVerificationError as exc:
             sock.close()
-            raise TransportError(f"TLS certificate of {host}:{port} rejected: {exc.verify_message}") from None
+            raise CertificateError(f"TLS certificate of {host}:{port} rejected: {exc.verify_message}") from None
         except (ssl.SSLError, OSError) as exc:
             sock.close()
             raise TransportError(f"TLS handshake with {host}:{port} failed: {exc}") from None
@@ -481,11 +493,21 @@ def read_response(conn: Connection, timeout: float) -> Response:
     return Response(status, rp.headers, bytes(rp.body), keep)
 
 
-def try_read_early_response(conn: Connection, timeout: float) -> Optional[Response]:
-    """After a failed send: the reply the server may have sent before it stopped reading."""
+def try_read_early_response(conn: Connection, timeout: float, wait: float = 0.0) -> Optional[Response]:
+    """After a failed send: the reply the server may have sent before it stopped reading.
+
+    Such a reply was sent before the failure was seen (it precedes the peer's close,
+    or the send timed out long after it), so it is already here or never comes: only
+    ``wait`` seconds go to waiting for it to start, ``timeout`` bounds reading it.
+    """
     try:
+        if conn.plain or not conn.sock.pending():  # type: ignore[attr-defined]
+            p = select.poll()
+            p.register(conn.sock.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)
+            if not p.poll(max(0, int(wait * 1000))):
+                return None
         return read_response(conn, timeout)
-    except TransportError:
+    except (TransportError, OSError, ValueError):
         return None
 
 
