@@ -46,24 +46,34 @@ DEFAULT_LIFETIME = 3600.0
 # ----------------------------------------------------------------------------- server side
 
 class _Counters:
+    """Totals of closed connections, plus a [requests, bytes] list per live connection (each
+    written only by its own thread, so the request path takes no lock)."""
+
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.requests = 0
         self.body_bytes = 0
         self.connections = 0
+        self.live: Dict[int, list] = {}
+
+    def snapshot(self) -> Dict[str, int]:
+        with self.lock:
+            live = list(self.live.values())
+            return {"requests": self.requests + sum(x[0] for x in live),
+                    "body_bytes": self.body_bytes + sum(x[1] for x in live),
+                    "connections": self.connections}
 
 
 class _Conn:
     """httptools protocol object for one connection: counts finished requests."""
 
-    __slots__ = ("finished", "url", "body_len", "stats_wanted", "parser")
+    __slots__ = ("finished", "url", "stats_wanted", "parser")
 
     def __init__(self) -> None:
         import httptools
 
         self.finished = 0
         self.url = b""
-        self.body_len = 0
         self.stats_wanted = 0
         self.parser = httptools.HttpRequestParser(self)
 
@@ -88,14 +98,15 @@ def _serve_conn(sock: socket.socket, counters: _Counters) -> None:
     recv_into = sock.recv_into
     sendall = sock.sendall
     feed = parser.feed_data
-    received = 0
-    answered = 0
+    live = [0, 0]  # requests answered, bytes received (heads included)
+    with counters.lock:
+        counters.live[id(live)] = live
     try:
         while True:
             n = recv_into(buf)
             if not n:
                 break
-            received += n
+            live[1] += n
             feed(mv[:n])
             done = proto.finished
             if done:
@@ -104,10 +115,7 @@ def _serve_conn(sock: socket.socket, counters: _Counters) -> None:
                 for _ in range(done):
                     if proto.stats_wanted:
                         proto.stats_wanted -= 1
-                        with counters.lock:
-                            body = json.dumps({"requests": counters.requests + answered,
-                                               "body_bytes": counters.body_bytes + received,
-                                               "connections": counters.connections}).encode()
+                        body = json.dumps(counters.snapshot()).encode()
                         replies.append(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                                        b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
                         continue
@@ -115,7 +123,7 @@ def _serve_conn(sock: socket.socket, counters: _Counters) -> None:
                     replies.append(b"HTTP/1.1 200 OK\r\nx-oss-request-id: %04X%020X\r\n"
                                    b"Content-Length: 0\r\n\r\n" % (pid, rid))
                 sendall(replies[0] if len(replies) == 1 else b"".join(replies))
-                answered += done
+                live[0] += done
     except httptools.HttpParserError as exc:
         try:
             sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
@@ -126,8 +134,9 @@ def _serve_conn(sock: socket.socket, counters: _Counters) -> None:
         pass
     finally:
         with counters.lock:
-            counters.requests += answered
-            counters.body_bytes += received  # heads included: a rough byte count
+            del counters.live[id(live)]
+            counters.requests += live[0]
+            counters.body_bytes += live[1]
         try:
             sock.close()
         except OSError:

@@ -2,11 +2,17 @@
  * CRC-64/XZ (what OSS calls "crc64ecma"): poly 0x42F0E1EBA9EA3693, reflected
  * in and out, init and xorout all ones. Four ways to compute it:
  *
- *   table    slicing-by-8, portable; also used for short inputs and tails;
+ *   table    slicing-by-8, portable; ossfast_crc64 also uses it below 16 bytes;
  *   pclmul   eight 128-bit lanes folded with PCLMULQDQ, then Barrett reduction;
  *   vpclmul  eight 512-bit lanes folded with VPCLMULQDQ (AVX-512), then the same;
  *   combine  crc(A+B) from crc(A), crc(B), len(B): crc(A) * x^(8 len(B)) mod P
  *            xor crc(B), with at most 16 modular multiplications.
+ *
+ * The vector paths finish a length that is not a multiple of 16 with one
+ * overlapping 16-byte load and a byte shuffle (finish128), not byte by byte.
+ * On Zen 4 a carry-less multiply issues once per two cycles at any width, so
+ * the 512-bit loop (16 bytes per cycle) is bound by it; fold distances and
+ * lane counts beyond eight lanes gain nothing there.
  *
  * Internally every path works on the CRC register, i.e. the public value
  * xored with all ones, so that ossfast_crc64(crc, ...) continues a CRC.
@@ -49,8 +55,12 @@
 #include "ossfast.h"
 #include "internal.h"
 
-#if OSSFAST_X86
+/* The vector paths use 64-bit-only intrinsics (_mm_cvtsi64_si128, ...). */
+#if OSSFAST_X86 && defined(__x86_64__)
+#define CRC64_X86 1
 #include <immintrin.h>
+#else
+#define CRC64_X86 0
 #endif
 
 static const uint64_t crc64_tab[8][256] = {
@@ -750,8 +760,8 @@ static uint64_t crc64_mulmod_portable(uint64_t a, uint64_t b)
            crc64_tab[1][(lo >> 48) & 0xff] ^ crc64_tab[0][lo >> 56];
 }
 
-/* ---- x86: PCLMULQDQ and VPCLMULQDQ ------------------------------------ */
-#if OSSFAST_X86
+/* ---- x86-64: PCLMULQDQ and VPCLMULQDQ --------------------------------- */
+#if CRC64_X86
 
 #define TARGET_PCLMUL __attribute__((target("pclmul,sse4.1")))
 #define TARGET_VPCLMUL \
@@ -1001,13 +1011,13 @@ static TARGET_VPCLMUL uint64_t crc64_vpclmul_update(uint64_t c, const unsigned c
     return c;
 }
 
-#endif /* OSSFAST_X86 */
+#endif /* CRC64_X86 */
 
 /* ---- Entry points ----------------------------------------------------- */
 
 uint64_t ossfast_crc64_pclmul(uint64_t crc, const char *buf, size_t len)
 {
-#if OSSFAST_X86
+#if CRC64_X86
     return ~crc64_pclmul_update(~crc, (const unsigned char *)buf, len);
 #else
     return ossfast_crc64_table(crc, buf, len);
@@ -1016,13 +1026,14 @@ uint64_t ossfast_crc64_pclmul(uint64_t crc, const char *buf, size_t len)
 
 uint64_t ossfast_crc64_vpclmul(uint64_t crc, const char *buf, size_t len)
 {
-#if OSSFAST_X86
+#if CRC64_X86
     return ~crc64_vpclmul_update(~crc, (const unsigned char *)buf, len);
 #else
     return ossfast_crc64_table(crc, buf, len);
 #endif
 }
 
+#if CRC64_X86
 enum { LEVEL_TABLE, LEVEL_PCLMUL, LEVEL_VPCLMUL };
 
 /* Decided once; a benign race, as every thread computes the same value. */
@@ -1037,15 +1048,20 @@ static int crc64_decide(void)
     return level;
 }
 
+static inline int crc64_get_level(void)
+{
+    int level = crc64_level;
+    return OSSFAST_LIKELY(level >= 0) ? level : crc64_decide();
+}
+#endif
+
 uint64_t ossfast_crc64(uint64_t crc, const char *buf, size_t len)
 {
     const unsigned char *p = (const unsigned char *)buf;
     if (len < 16)
         return ~crc64_table_update(~crc, p, len);
-#if OSSFAST_X86
-    int level = crc64_level;
-    if (OSSFAST_UNLIKELY(level < 0))
-        level = crc64_decide();
+#if CRC64_X86
+    int level = crc64_get_level();
     if (level == LEVEL_VPCLMUL)
         return ~crc64_vpclmul_update(~crc, p, len);
     if (level == LEVEL_PCLMUL)
@@ -1057,13 +1073,11 @@ uint64_t ossfast_crc64(uint64_t crc, const char *buf, size_t len)
 uint64_t ossfast_crc64_combine(uint64_t crc1, uint64_t crc2, uint64_t len2)
 {
     /* crc(A+B) = crc(A) * x^(8 len2) mod P xor crc(B): the all-ones init and
-       xorout contribute equally to both sides and cancel. */
+       xorout contribute equally to both sides and cancel. One multiplication
+       per non-zero hex digit of len2, by x^(8 d 16^i - 1) from the table. */
     uint64_t p = crc1;
-#if OSSFAST_X86
-    int level = crc64_level;
-    if (OSSFAST_UNLIKELY(level < 0))
-        level = crc64_decide();
-    if (level != LEVEL_TABLE) {
+#if CRC64_X86
+    if (crc64_get_level() != LEVEL_TABLE) {
         for (int i = 0; len2; i++, len2 >>= 4)
             if (len2 & 15)
                 p = crc64_mulmod_pclmul(p, crc64_x8n[i][(len2 & 15) - 1]);

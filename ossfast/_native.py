@@ -371,3 +371,42 @@ def v4_sign(cache: Optional[V4Cache], secret: Any, method: Any, uri: Any, query:
         raise _sign_failed(n, "v4_sign", None, secret, method, uri, query, headers, additional,
                            region, product)
     return _unpack(out, 64).decode("ascii")
+
+
+def v1_signer(secret: bytes, method: bytes, resource: bytes) -> Any:
+    """``sign(headers) -> bytes``: v1_sign with everything but the header block bound
+    once (the sender's per-request call; the signature comes back as 28 ASCII bytes)."""
+    s, m, r = bytes(secret), bytes(method), bytes(resource)
+    sl, ml, rl = len(s), len(m), len(r)
+
+    def sign(headers: bytes) -> bytes:
+        if type(headers) is not bytes:
+            headers = bytes(_buffer(headers, "headers"))
+        out = _alloc("char[28]")
+        n = _v1_sign(s, sl, m, ml, headers, len(headers), r, rl, out)
+        if n < 0:
+            raise _sign_failed(n, "v1_sign", s, m, headers, r)
+        return _unpack(out, 28)
+
+    return sign
+
+
+def v4_signer(cache: Optional[V4Cache], secret: bytes, method: bytes, uri: bytes, query: bytes,
+              additional: bytes, region: bytes, product: bytes) -> Any:
+    """``sign(headers) -> bytes``: v4_sign with everything but the header block bound
+    once (the signature comes back as 64 hex bytes)."""
+    ptr = _NULL if cache is None else cache._ptr
+    s, m, u, q = bytes(secret), bytes(method), bytes(uri), bytes(query)
+    a, r, p = bytes(additional), bytes(region), bytes(product)
+    sl, ml, ul, ql, al, rl, pl = len(s), len(m), len(u), len(q), len(a), len(r), len(p)
+
+    def sign(headers: bytes) -> bytes:
+        if type(headers) is not bytes:
+            headers = bytes(_buffer(headers, "headers"))
+        out = _alloc("char[64]")
+        n = _v4_sign(ptr, s, sl, m, ml, u, ul, q, ql, headers, len(headers), a, al, r, rl, p, pl, out)
+        if n < 0:
+            raise _sign_failed(n, "v4_sign", None, s, m, u, q, headers, a, r, p)
+        return _unpack(out, 64)
+
+    return sign

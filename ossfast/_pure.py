@@ -347,3 +347,25 @@ def v4_sign(cache: Optional[V4Cache], secret: Any, method: Any, uri: Any, query:
     else:
         key = cache.signing_key(secret, day8, region, product)
     return _hmac.new(key, sts, hashlib.sha256).hexdigest()
+
+
+def v1_signer(secret: bytes, method: bytes, resource: bytes) -> Any:
+    """``sign(headers) -> bytes``: v1_sign with everything but the header block bound once."""
+    s, m, r = bytes(secret), bytes(method), bytes(resource)
+
+    def sign(headers: bytes) -> bytes:
+        return v1_sign(s, m, headers, r).encode("ascii")
+
+    return sign
+
+
+def v4_signer(cache: Optional[V4Cache], secret: bytes, method: bytes, uri: bytes, query: bytes,
+              additional: bytes, region: bytes, product: bytes) -> Any:
+    """``sign(headers) -> bytes``: v4_sign with everything but the header block bound once."""
+    args = tuple(bytes(x) for x in (secret, method, uri, query))
+    a, r, p = bytes(additional), bytes(region), bytes(product)
+
+    def sign(headers: bytes) -> bytes:
+        return v4_sign(cache, *args, headers, a, r, p).encode("ascii")
+
+    return sign

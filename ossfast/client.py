@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from . import request as _request
 from . import transport as _transport
 from .credentials import Credentials
-from .errors import InvalidRequestError, ServerError, TransportError
+from .errors import InvalidRequestError, ServerError, TimeoutError, TransportError
 from .signing import SignerV1, SignerV4
 
 log = logging.getLogger("ossfast")
@@ -30,13 +30,23 @@ class Retry:
     caller's back: the connection failed before any request byte was sent; a
     pooled connection turned out stale while the request was still being
     written and the body can be replayed; or the server answered 5xx
-    (``statuses``) and the body can be replayed.
+    (``statuses``), before or after reading the body, and the body can be
+    replayed. Never retried: a rejected TLS certificate, a closed client, and
+    any failure after the request went out on a fresh connection (the server
+    may have taken it). Each retry is logged at INFO with its reason.
     """
 
     total: int = 2
     backoff: float = 0.05
     max_backoff: float = 2.0
     statuses: frozenset = RETRY_STATUSES
+
+    def __post_init__(self) -> None:
+        if isinstance(self.total, bool) or not isinstance(self.total, int) or self.total < 0:
+            raise InvalidRequestError(f"retries: total must be an int >= 0, not {self.total!r}",
+                                      field="retries")
+        if not (0 <= self.backoff <= self.max_backoff):
+            raise InvalidRequestError("retries: need 0 <= backoff <= max_backoff", field="retries")
 
     @classmethod
     def of(cls, value: Union["Retry", int, None]) -> "Retry":
@@ -71,7 +81,14 @@ class Result:
 
 
 def _parse_endpoint(endpoint: str) -> Tuple[str, str, int]:
-    parts = urlsplit(endpoint)
+    if not endpoint.isascii() or any(c <= " " or c == "\x7f" for c in endpoint):
+        # urlsplit would silently drop CR, LF and tabs
+        raise InvalidRequestError("endpoint: contains blanks, control or non-ASCII characters",
+                                  field="endpoint")
+    try:
+        parts = urlsplit(endpoint)
+    except ValueError as exc:
+        raise InvalidRequestError(f"endpoint: {endpoint!r} does not parse: {exc}", field="endpoint") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidRequestError(
             f"endpoint: {endpoint!r} must look like 'http://127.0.0.1:9000' or 'https://host'",
@@ -140,13 +157,16 @@ class Client:
             raise InvalidRequestError(f"scheme: must be 'http' or 'https', not {scheme!r}", field="scheme")
         if endpoint is None:
             endpoint = os.environ.get("OSSFAST_ENDPOINT") or None
+        if endpoint is not None and not isinstance(endpoint, str):
+            raise InvalidRequestError(f"endpoint: must be a str URL, not {type(endpoint).__name__}",
+                                      field="endpoint")
         self._endpoint = _parse_endpoint(endpoint) if endpoint is not None else None
         try:
             self._timeout = _transport.Timeout.of(timeout)
-        except TypeError as exc:
+        except (TypeError, ValueError) as exc:
             raise InvalidRequestError(f"timeout: {exc}", field="timeout") from None
-        if self._timeout.connect <= 0 or self._timeout.read <= 0:
-            raise InvalidRequestError("timeout: must be positive", field="timeout")
+        if not all(0 < t < 1e6 for t in (self._timeout.connect, self._timeout.read)):
+            raise InvalidRequestError("timeout: must be positive and finite seconds", field="timeout")
         self._retry = Retry.of(retries)
         if not (verify is True or verify is False or isinstance(verify, (str, os.PathLike))):
             raise InvalidRequestError("verify: must be True, False or a CA file path", field="verify")
@@ -259,17 +279,27 @@ class Client:
         try:
             conn, reused = self._pool.acquire(key, timeout)
         except TransportError as exc:
+            if isinstance(exc, _transport.CertificateError) or self._pool.closed:
+                raise  # retrying cannot help
             # Nothing of the request left: always safe to retry.
             raise _RetryableError(exc, f"connect failed: {exc}", needs_replay=False) from None
         try:
             try:
                 outcome = _transport.send_request(conn, prepared.head, prepared.body, progress)
             except TransportError as exc:
-                early = _transport.try_read_early_response(conn, min(1.0, timeout.read)) \
+                # A reply sent before the server stopped reading is already here: no waiting
+                # for one after a timeout, and only a moment after a reset.
+                early = _transport.try_read_early_response(
+                    conn, min(1.0, timeout.read),
+                    wait=0.0 if isinstance(exc, TimeoutError) else min(0.25, timeout.read)) \
                     if exc.request_sent else None
                 conn.close(abort=True)
                 if early is not None and early.status >= 300:
-                    raise parse_error(early.status, early.body, early.headers) from None
+                    err = parse_error(early.status, early.body, early.headers)
+                    if early.status in self._retry.statuses:
+                        raise _RetryableError(err, f"server answered {early.status} before reading "
+                                              "the whole body", needs_replay=True) from None
+                    raise err from None
                 if reused and not exc.request_sent:
                     raise _RetryableError(exc, f"stale pooled connection: {exc}", needs_replay=False) from None
                 if reused:
@@ -280,8 +310,9 @@ class Client:
                 raise
             try:
                 resp = _transport.read_response(conn, timeout.read)
-            except TransportError:
+            except TransportError as exc:
                 conn.close(abort=True)
+                exc.bytes_sent = outcome.body_sent  # the body went out whole; the reply failed
                 raise
             except BaseException:
                 conn.close(abort=True)

@@ -1,13 +1,19 @@
 """OSS request signing for the sender: Signature V1 and V4, one C call per request.
 
-The sender asks a signer for the headers the signature depends on
-(:meth:`signing_headers`), puts them in the request head with the others, and
-hands the head's header block to :meth:`authorization`, which returns the value
-of the ``Authorization`` header::
+Fast path for WriteGetObjectResponse: build the request's own header lines, then
+let the signer append the lines that sign it (Date, x-oss-date, x-oss-content-sha256,
+x-oss-security-token as the version needs, and Authorization)::
 
-    signer = SignerV4(credentials, "cn-qingdao")
+    signer = SignerV4(credentials, "cn-qingdao")      # or SignerV1(credentials)
+    block = b"Host: ...\r\nx-oss-request-route: ...\r\n..."   # each line ends CRLF
+    head = b"POST /?x-oss-write-get-object-response HTTP/1.1\r\n" + block \
+        + signer.wgor_signature_lines(block, now) + b"\r\n"
+
+General path: ask for :meth:`signing_headers`, put them in the request with the
+others, and hand the header block to :meth:`authorization`::
+
     headers = [("Host", route), ..., *signer.signing_headers(now)]
-    block = b"".join(b"%s: %s\\r\\n" % (n.encode(), v.encode()) for n, v in headers)
+    block = b"".join(b"%s: %s\r\n" % (n.encode(), v.encode()) for n, v in headers)
     headers.append(("Authorization", signer.authorization("POST", "/", WGOR_QUERY, block)))
 
 The block may be the whole header section of the head (Host, Content-Length,
@@ -15,6 +21,8 @@ The block may be the whole header section of the head (Host, Content-Length,
 header; V4 signs x-oss-*, Content-Type, Content-MD5 and the ``additional``
 names, and takes its time from x-oss-date. Date strings are formatted once per
 second; V4 signing keys are cached in C per (secret, day, region, product).
+The Authorization formats are those of the official SDKs: ``OSS <ak>:<sig>`` and
+alibabacloud-oss-v2's ``OSS4-HMAC-SHA256 Credential=<ak>/<scope>[,AdditionalHeaders=<names>],Signature=<hex>``.
 """
 from __future__ import annotations
 
@@ -22,7 +30,7 @@ import math
 import re
 import time
 from datetime import datetime
-from typing import Any, Iterable, List, Optional, Tuple, Union
+from typing import Any, Iterable, List, NamedTuple, Optional, Tuple, Union
 
 from ._backend import impl
 from .credentials import Credentials
@@ -34,6 +42,7 @@ WGOR_QUERY = "x-oss-write-get-object-response"
 WGOR_RESOURCE = "/?x-oss-write-get-object-response"
 """The V1 canonical resource of WriteGetObjectResponse."""
 
+_WGOR_RESOURCE = WGOR_RESOURCE.encode("ascii")
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 V4_ALGORITHM = "OSS4-HMAC-SHA256"
 
@@ -169,6 +178,12 @@ def _request_parts(method: Any, uri: Any, query: Any, additional: Any) -> Tuple[
     return parts
 
 
+def _is_wgor(method: Any, uri: Any, query: Any) -> bool:
+    """Is this ("POST", "/", WGOR_QUERY) as str? (Type checks first: no bytes/str compare.)"""
+    return (type(query) is str and type(uri) is str and type(method) is str
+            and query == WGOR_QUERY and uri == "/" and method == "POST")
+
+
 def _block(headers_block: Any) -> bytes:
     if type(headers_block) is bytes:
         return headers_block
@@ -188,68 +203,12 @@ def _credentials(credentials: Any) -> Credentials:
 
 # ---- signers -------------------------------------------------------------------
 
-
-class SignerV1:
-    """Signature V1 (``Authorization: OSS <ak>:<base64 HMAC-SHA1>``).
-
-    The request must carry the ``Date`` (and, for STS, the ``x-oss-security-token``)
-    from :meth:`signing_headers`. Thread-safe; cheap to make.
-    """
-
-    version = "v1"
-    __slots__ = ("credentials", "_secret", "_prefix", "_token", "_lines")
-
-    def __init__(self, credentials: Credentials) -> None:
-        self.credentials = _credentials(credentials)
-        self._secret = credentials.access_key_secret.encode("ascii")
-        self._prefix = f"OSS {credentials.access_key_id}:"
-        self._token = credentials.security_token
-        self._lines: Tuple[int, bytes, bytes] = (-1, b"", b"")
-
-    def __repr__(self) -> str:
-        return f"SignerV1(access_key_id={self.credentials.access_key_id!r})"
-
-    def signing_headers(self, now: Now = None) -> Headers:
-        """[("Date", ...), ("x-oss-security-token", ...) for STS], to put in the request."""
-        date = request_dates(now)[0]
-        if self._token is None:
-            return [("Date", date)]
-        return [("Date", date), ("x-oss-security-token", self._token)]
-
-    def authorization(self, method: Any, uri: Any, query: Any, headers_block: bytes,
-                      additional: Any = b"") -> str:
-        """The Authorization value for a request. V1 signs the canonical resource
-        ``uri`` + "?" + ``query``; it has no additional headers (``additional`` must be empty)."""
-        if additional:
-            raise InvalidRequestError("Signature V1 cannot sign additional headers; use V4", "additional")
-        m, u, q, _ = _request_parts(method, uri, query, b"")
-        resource = u + b"?" + q if q else u
-        return self._prefix + _v1_sign(self._secret, m, _block(headers_block), resource)
-
-    def wgor_authorization(self, headers_block: bytes) -> str:
-        """:meth:`authorization` for ``POST /?x-oss-write-get-object-response``: the sender's fast path."""
-        if type(headers_block) is not bytes:
-            headers_block = _block(headers_block)
-        return self._prefix + _v1_sign(self._secret, b"POST", headers_block, b"/?x-oss-write-get-object-response")
-
-    def wgor_signature_lines(self, headers_block: bytes, now: Now = None) -> bytes:
-        """The header lines that sign ``POST /?x-oss-write-get-object-response``:
-        the :meth:`signing_headers` and Authorization, each ending CRLF, to append to
-        ``headers_block`` (the request's other header lines). One call per request."""
-        if type(headers_block) is not bytes:
-            headers_block = _block(headers_block)
-        sec = int(_time()) if now is None else _second(now)
-        cached = self._lines
-        if cached[0] != sec:
-            lines = b"".join(b"%s: %s\r\n" % (n.encode("ascii"), v.encode("ascii"))
-                             for n, v in self.signing_headers(sec))
-            cached = self._lines = (sec, lines, b"Authorization: " + self._prefix.encode("ascii"))
-        sig = _v1_sign(self._secret, b"POST", headers_block + cached[1], b"/?x-oss-write-get-object-response")
-        return b"%s%s%s\r\n" % (cached[1], cached[2], sig.encode("ascii"))
-
-
 _V4_CACHE = impl.V4Cache()  # shared by every SignerV4 of the process
 _X_OSS_DATE = re.compile(rb"(?im)^[ \t]*x-oss-date[ \t]*:[ \t]*([0-9]{8})")
+
+
+def _encode_lines(headers: "Iterable[Tuple[str, str]]") -> bytes:
+    return b"".join(b"%s: %s\r\n" % (n.encode("ascii"), v.encode("ascii")) for n, v in headers)
 
 
 def _v4_day(block: bytes) -> bytes:
@@ -266,50 +225,166 @@ def _v4_day(block: bytes) -> bytes:
     return m.group(1)
 
 
-class SignerV4:
+class _Second(NamedTuple):
+    """What a signer needs for every request signed within one second."""
+
+    sec: int
+    headers: Tuple[Tuple[str, str], ...]  # the signing headers
+    lines: bytes  # the same, as header lines
+    auth_lines: bytes  # lines + b"Authorization: " + the Authorization value up to the signature
+    auth_prefix: str  # the Authorization value up to the signature
+
+
+_NO_SECOND = _Second(-1, (), b"", b"", "")
+
+
+class _SignerBase:
+    __slots__ = ("credentials", "_secret", "_token", "_wgor", "_second")
+
+    def __init__(self, credentials: Credentials) -> None:
+        self.credentials = _credentials(credentials)
+        self._secret = credentials.access_key_secret.encode("ascii")
+        self._token = credentials.security_token
+        self._second = _NO_SECOND
+
+    def _signing_pairs(self, sec: int) -> Tuple[Tuple[str, str], ...]:
+        raise NotImplementedError
+
+    def _auth_prefix_of(self, headers: Tuple[Tuple[str, str], ...]) -> str:
+        raise NotImplementedError
+
+    def _at(self, now: Now) -> _Second:
+        sec = int(_time()) if now is None else _second(now)
+        cached = self._second
+        if cached.sec != sec:
+            headers = self._signing_pairs(sec)
+            lines = _encode_lines(headers)
+            prefix = self._auth_prefix_of(headers)
+            cached = self._second = _Second(sec, headers, lines,
+                                            lines + b"Authorization: " + prefix.encode("ascii"), prefix)
+        return cached
+
+    def signing_headers(self, now: Now = None) -> Headers:
+        """The headers the request must carry for this signature, as (name, value) pairs;
+        ``now`` (default: the current time) gives Date and x-oss-date."""
+        return list(self._at(now).headers)
+
+    def wgor_signature_lines(self, headers_block: bytes, now: Now = None) -> bytes:
+        """The header lines that sign ``POST /?x-oss-write-get-object-response``:
+        the :meth:`signing_headers` and Authorization, each ending CRLF, to append to
+        ``headers_block`` (the request's other header lines). One call per request."""
+        if type(headers_block) is not bytes:
+            headers_block = _block(headers_block)
+        cached = self._second  # inlined _at(): this is the per-request path
+        if now is not None or cached[0] != int(_time()):
+            cached = self._at(now)
+        return cached[3] + self._wgor(headers_block + cached[2]) + b"\r\n"
+
+    def wgor_sign(self, headers_block: bytes, now: Now = None) -> Tuple[Headers, bytes]:
+        """Like :meth:`wgor_signature_lines`, but also gives the same headers as
+        (name, value) pairs: ``(signing headers + [("Authorization", ...)], lines)``."""
+        if type(headers_block) is not bytes:
+            headers_block = _block(headers_block)
+        cached = self._second
+        if now is not None or cached[0] != int(_time()):
+            cached = self._at(now)
+        sig = self._wgor(headers_block + cached[2])
+        headers = list(cached[1])
+        headers.append(("Authorization", cached[4] + sig.decode("ascii")))
+        return headers, cached[3] + sig + b"\r\n"
+
+
+class SignerV1(_SignerBase):
+    """Signature V1 (``Authorization: OSS <ak>:<base64 HMAC-SHA1>``).
+
+    The request must carry the ``Date`` (and, for STS, the ``x-oss-security-token``)
+    from :meth:`signing_headers`. Thread-safe; cheap to make.
+    """
+
+    version = "v1"
+    __slots__ = ("_prefix",)
+
+    def __init__(self, credentials: Credentials) -> None:
+        super().__init__(credentials)
+        self._prefix = f"OSS {credentials.access_key_id}:"
+        self._wgor = impl.v1_signer(self._secret, b"POST", _WGOR_RESOURCE)
+
+    def __repr__(self) -> str:
+        return f"SignerV1(access_key_id={self.credentials.access_key_id!r})"
+
+    def _signing_pairs(self, sec: int) -> Tuple[Tuple[str, str], ...]:
+        headers: Tuple[Tuple[str, str], ...] = (("Date", request_dates(sec)[0]),)
+        if self._token is not None:
+            headers += (("x-oss-security-token", self._token),)
+        return headers
+
+    def _auth_prefix_of(self, headers: Tuple[Tuple[str, str], ...]) -> str:
+        return self._prefix
+
+    def authorization(self, method: Any, uri: Any, query: Any, headers_block: bytes,
+                      additional: Any = b"") -> str:
+        """The Authorization value for a request. V1 signs the canonical resource
+        ``uri`` + "?" + ``query``; it has no additional headers (``additional`` must be empty)."""
+        if additional:
+            raise InvalidRequestError("Signature V1 cannot sign additional headers; use V4", "additional")
+        if _is_wgor(method, uri, query):
+            return self.wgor_authorization(headers_block)
+        m, u, q, _ = _request_parts(method, uri, query, b"")
+        resource = u + b"?" + q if q else u
+        return self._prefix + _v1_sign(self._secret, m, _block(headers_block), resource)
+
+    def wgor_authorization(self, headers_block: bytes) -> str:
+        """:meth:`authorization` for ``POST /?x-oss-write-get-object-response``."""
+        if type(headers_block) is not bytes:
+            headers_block = _block(headers_block)
+        return self._prefix + self._wgor(headers_block).decode("ascii")
+
+
+class SignerV4(_SignerBase):
     """Signature V4 (``Authorization: OSS4-HMAC-SHA256 Credential=<ak>/<scope>,Signature=<hex>``).
 
     The request must carry ``x-oss-date``, ``x-oss-content-sha256: UNSIGNED-PAYLOAD``
-    (and, for STS, ``x-oss-security-token``) from :meth:`signing_headers`.
+    (and, for STS, ``x-oss-security-token``) from :meth:`signing_headers`; they also
+    give it a ``Date``, which V4 does not sign but every OSS request carries.
     ``region`` is the OSS region id (``cn-qingdao``). Thread-safe; cheap to make.
     """
 
     version = "v4"
-    __slots__ = ("credentials", "region", "product", "_secret", "_region", "_product", "_token",
-                 "_scope_head", "_prefixes", "_cache", "_lines")
+    __slots__ = ("region", "product", "_region", "_product", "_scope_head", "_prefixes", "_cache")
 
     def __init__(self, credentials: Credentials, region: str, product: str = "oss") -> None:
-        self.credentials = _credentials(credentials)
+        super().__init__(credentials)
         for field, value in (("region", region), ("product", product)):
             if not isinstance(value, str) or not _TOKEN.fullmatch(value) or "/" in value:
                 raise InvalidRequestError(
                     f"{field} must be a non-empty name such as 'cn-hangzhou' (got {value!r})", field)
         self.region = region
         self.product = product
-        self._secret = credentials.access_key_secret.encode("ascii")
         self._region = region.encode("ascii")
         self._product = product.encode("ascii")
-        self._token = credentials.security_token
         self._scope_head = f"{V4_ALGORITHM} Credential={credentials.access_key_id}/"
         self._prefixes: dict = {}
         self._cache = _V4_CACHE
-        self._lines: Tuple[int, bytes, bytes] = (-1, b"", b"")
+        self._wgor = impl.v4_signer(_V4_CACHE, self._secret, b"POST", b"/", WGOR_QUERY.encode("ascii"), b"",
+                                    self._region, self._product)
 
     def __repr__(self) -> str:
         return (f"SignerV4(access_key_id={self.credentials.access_key_id!r}, region={self.region!r}, "
                 f"product={self.product!r})")
 
-    def signing_headers(self, now: Now = None) -> Headers:
-        """[("Date", ...), ("x-oss-date", ...), ("x-oss-content-sha256", "UNSIGNED-PAYLOAD"),
-        ("x-oss-security-token", ...) for STS], to put in the request. Date is not signed by V4
-        but goes with every OSS request."""
-        date, iso = request_dates(now)
-        headers = [("Date", date), ("x-oss-date", iso), ("x-oss-content-sha256", UNSIGNED_PAYLOAD)]
+    def _signing_pairs(self, sec: int) -> Tuple[Tuple[str, str], ...]:
+        date, iso = request_dates(sec)
+        headers: Tuple[Tuple[str, str], ...] = (
+            ("Date", date), ("x-oss-date", iso), ("x-oss-content-sha256", UNSIGNED_PAYLOAD))
         if self._token is not None:
-            headers.append(("x-oss-security-token", self._token))
+            headers += (("x-oss-security-token", self._token),)
         return headers
 
+    def _auth_prefix_of(self, headers: Tuple[Tuple[str, str], ...]) -> str:
+        return self._prefix(headers[1][1][:8].encode("ascii"), b"")
+
     def _prefix(self, day: bytes, additional: bytes) -> str:
+        """The Authorization value up to the signature, for a day and AdditionalHeaders list."""
         key = (day, additional)
         prefix = self._prefixes.get(key)
         if prefix is None:
@@ -328,39 +403,19 @@ class SignerV4:
         """The Authorization value for a request. ``uri`` and ``query`` are canonical
         (for WGOR "/" and "x-oss-write-get-object-response"); ``additional`` names extra
         headers to sign (";"-joined or a list), which the block must contain."""
+        if not additional and _is_wgor(method, uri, query):
+            return self.wgor_authorization(headers_block)
         m, u, q, a = _request_parts(method, uri, query, additional)
         block = _block(headers_block)
         sig = _v4_sign(self._cache, self._secret, m, u, q, block, a, self._region, self._product)
         return self._prefix(_v4_day(block), a) + sig
 
     def wgor_authorization(self, headers_block: bytes) -> str:
-        """:meth:`authorization` for ``POST /?x-oss-write-get-object-response``: the sender's fast path."""
+        """:meth:`authorization` for ``POST /?x-oss-write-get-object-response``."""
         if type(headers_block) is not bytes:
             headers_block = _block(headers_block)
-        sig = _v4_sign(self._cache, self._secret, b"POST", b"/", b"x-oss-write-get-object-response",
-                       headers_block, b"", self._region, self._product)
-        day = _v4_day(headers_block)
-        prefix = self._prefixes.get((day, b""))
-        if prefix is None:
-            prefix = self._prefix(day, b"")
-        return prefix + sig
-
-    def wgor_signature_lines(self, headers_block: bytes, now: Now = None) -> bytes:
-        """The header lines that sign ``POST /?x-oss-write-get-object-response``:
-        the :meth:`signing_headers` and Authorization, each ending CRLF, to append to
-        ``headers_block`` (the request's other header lines). One call per request."""
-        if type(headers_block) is not bytes:
-            headers_block = _block(headers_block)
-        sec = int(_time()) if now is None else _second(now)
-        cached = self._lines
-        if cached[0] != sec:
-            headers = self.signing_headers(sec)
-            lines = b"".join(b"%s: %s\r\n" % (n.encode("ascii"), v.encode("ascii")) for n, v in headers)
-            day = headers[1][1][:8].encode("ascii")
-            cached = self._lines = (sec, lines, b"Authorization: " + self._prefix(day, b"").encode("ascii"))
-        sig = _v4_sign(self._cache, self._secret, b"POST", b"/", b"x-oss-write-get-object-response",
-                       headers_block + cached[1], b"", self._region, self._product)
-        return b"%s%s%s\r\n" % (cached[1], cached[2], sig.encode("ascii"))
+        sig = self._wgor(headers_block)
+        return self._prefix(_v4_day(headers_block), b"") + sig.decode("ascii")
 
 
 Signer = Union[SignerV1, SignerV4]

@@ -36,6 +36,7 @@ import httptools
 
 from . import body as _body
 from ._backend import impl
+from ._backend import name as _backend_name
 from .errors import TimeoutError, TransportError
 
 log = logging.getLogger("ossfast.transport")
@@ -44,6 +45,9 @@ MAX_REPLY_HEAD = 64 * 1024
 MAX_REPLY_BODY = 1024 * 1024
 SMALL_BODY = 64 * 1024          # head + body up to this go in one sendmsg
 PARALLEL_CRC = 8 * 1024 * 1024  # memory bodies at least this big are hashed in another thread
+# ... only when the C core does it: it releases the GIL. Pure-Python hashing in a thread just
+# competes with the sender, and a failed send would wait for the whole body to be hashed.
+_PARALLEL_OK = _backend_name == "native"
 FILE_BUFFER = 1024 * 1024       # reused read buffer for files on TLS and for hashing files
 
 _HAS_SENDMSG = hasattr(socket.socket, "sendmsg")
@@ -109,7 +113,7 @@ class CertificateError(TransportError):
 
 
 class Connection:
-    __slots__ = ("sock", "key", "plain", "uses", "idle_since", "__weakref__")
+    __slots__ = ("sock", "key", "plain", "uses", "idle_since", "_poller", "__weakref__")
 
     def __init__(self, sock: socket.socket, key: Tuple[str, str, int], plain: bool) -> None:
         self.sock = sock
@@ -117,14 +121,18 @@ class Connection:
         self.plain = plain
         self.uses = 0
         self.idle_since = 0.0
+        self._poller: Optional[Any] = None  # made on first use; the fd is fixed for life
 
     def is_stale(self) -> bool:
         """True when the idle socket is readable: closed by the peer, or unexpected data."""
         try:
             if not self.plain and self.sock.pending():  # type: ignore[attr-defined]
                 return True
-            p = select.poll()
-            p.register(self.sock.fileno(), _POLLBAD)
+            p = self._poller
+            if p is None:
+                p = select.poll()
+                p.register(self.sock.fileno(), _POLLBAD)
+                self._poller = p
             return bool(p.poll(0))
         except (OSError, ValueError):
             return True
@@ -199,7 +207,8 @@ class Pool:
                 log.debug("dropping a stale pooled connection to %s:%s", key[1], key[2])
                 conn.close()
                 continue
-            conn.sock.settimeout(timeout.read)
+            if conn.sock.gettimeout() != timeout.read:  # settimeout is a syscall (ioctl)
+                conn.sock.settimeout(timeout.read)
             return conn, True
         return self._connect(key, timeout), False
 
@@ -318,7 +327,7 @@ def _send_memory(conn: Connection, head: bytes, view: memoryview, out: SendOutco
             progress(n, n)
         return
     fut: Optional[Future] = None
-    if n >= PARALLEL_CRC:
+    if n >= PARALLEL_CRC and _PARALLEL_OK:
         # Hash in another thread (the C call releases the GIL) while this one sends.
         fut = _hash_pool().submit(impl.crc64, view)
     crc = 0
@@ -457,11 +466,17 @@ def read_response(conn: Connection, timeout: float) -> Response:
     parser = rp.parser
     deadline = time.monotonic() + timeout
     received = 0
+    # The first wait needs no settimeout (an ioctl) when the socket already waits ``timeout``:
+    # the deadline was set a moment ago. Later waits get what is left of it.
+    exact = sock.gettimeout() == timeout
     while not rp.done:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise TimeoutError(f"no complete reply within {timeout}s", request_sent=True)
-        sock.settimeout(remaining)
+        if exact:
+            exact = False
+        else:
+            sock.settimeout(remaining)
         try:
             data = sock.recv(65536)
         except socket.timeout:

@@ -136,10 +136,10 @@ def test_from_env_names_the_missing_variable(env, present, missing):
 
 
 def test_from_env_bad_value_names_the_variable(env):
-    env(OSS_ACCESS_KEY_ID="LTAIo", OSS_ACCESS_KEY_SECRET=SECRET, OSS_SESSION_TOKEN="tok\rX-Evil: en")
+    env(OSS_ACCESS_KEY_ID="LTAIo", OSS_ACCESS_KEY_SECRET=SECRET, OSS_SESSION_TOKEN="tokVALUE\rX-Evil: en")
     with pytest.raises(InvalidRequestError, match="OSS_SESSION_TOKEN") as info:
         Credentials.from_env()
-    assert "tok" not in str(info.value) and "X-Evil" not in str(info.value)
+    assert "tokVALUE" not in str(info.value) and "X-Evil" not in str(info.value)
 
 
 def test_from_env_with_an_explicit_mapping(env):

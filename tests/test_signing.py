@@ -119,6 +119,9 @@ def test_signer_vectors(v):
     lines = signer.wgor_signature_lines(vector_block(v), v["epoch"])
     assert lines.endswith(b"\r\n")
     assert lines == block_of(sh) + b"Authorization: " + v["authorization"].encode() + b"\r\n"
+    pairs, lines2 = signer.wgor_sign(vector_block(v), now)
+    assert lines2 == lines
+    assert pairs == sh + [("Authorization", v["authorization"])]
 
 
 def test_vectors_cover_each_version():
@@ -586,14 +589,33 @@ def test_v4_key_cache_gives_the_uncached_key(be):
 
 
 @pytest.mark.parametrize("be", BACKENDS)
+def test_v4_key_cache_keys_on_every_field(be):
+    """Entries that differ in one field only (same lengths) never stand in for each other."""
+    def block(day):
+        return b"x-oss-date: " + day + b"T031758Z\r\n"
+
+    base = dict(secret=b"secret-a", day=b"20231031", region=b"cn-qingdao", product=b"oss")
+    variants = [base, dict(base, secret=b"secret-b"), dict(base, day=b"20231101"),
+                dict(base, region=b"cn-beijin"[:9] + b"g"), dict(base, region=b"cn-qingdoo"),
+                dict(base, product=b"osx")]
+    cache = be.V4Cache()
+    for _ in range(3):
+        for v in variants + variants[::-1]:
+            args = (v["secret"], b"POST", b"/", WGOR_Q, block(v["day"]), b"", v["region"], v["product"])
+            assert be.v4_sign(cache, *args) == _pure.v4_sign(None, *args), v
+
+
+@pytest.mark.parametrize("be", BACKENDS)
 def test_v4_key_cache_under_threads(be):
     cache = be.V4Cache()
     rng = random.Random(99)
     jobs = []
+    secrets = [b"secret-%d-" % i + bytes(rng.choice(b"abcdef") for _ in range(rng.randint(0, 150)))
+               for i in range(3)]
     for i in range(24):  # three times the slots: entries are evicted while others read them
-        secret = ("secret-%d-" % i).encode() + bytes(rng.choice(b"abcdef") for _ in range(rng.randint(0, 150)))
-        region = rng.choice(REGIONS).encode()
-        block = b"x-oss-date: 202310%02dT000000Z\r\nx-oss-meta-i: %d\r\n" % (rng.randint(1, 28), i)
+        # Jobs share secrets, regions and days, so a key of a near neighbour would show.
+        secret, region = secrets[i % 3], REGIONS[i % 2].encode()
+        block = b"x-oss-date: 202310%02dT000000Z\r\nx-oss-meta-i: %d\r\n" % (1 + i // 6, i)
         args = (secret, b"POST", b"/", WGOR_Q, block, b"", region, b"oss")
         jobs.append((args, _pure.v4_sign(None, *args)))
     per_thread = 3000 if be is _native else 300
@@ -730,6 +752,8 @@ def test_wgor_signature_lines_cache_follows_the_second():
     assert lines[-1] == "" and lines[-2].startswith("Authorization: OSS4-HMAC-SHA256 Credential=ak/20231031/")
     assert "x-oss-security-token: tok" in lines
     assert v4.wgor_signature_lines(own).startswith(b"Date: ")
+    pairs, lines = v4.wgor_sign(bytearray(own), 1698722279)
+    assert lines == b and pairs[-1][0] == "Authorization" and pairs[:-1] == v4.signing_headers(1698722279)
 
 
 def test_signer_construction():

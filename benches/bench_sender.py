@@ -1,0 +1,296 @@
+"""The sender's speed and memory, each case beside its baseline, against a loopback sink.
+
+Run:  .venv/bin/python -m pytest benches/bench_sender.py -q --benchmark-columns=min,median,ops
+(``make bench`` runs every bench). The sink (benches/sink.py) runs in its own process, so the
+client's CPU time is the client's alone. At the end a table (benches/conftest.py) gives the
+ratios computed from this run's stats, beside the targets:
+
+* ``small-1KiB``: 1 KiB bodies, sequential over one keep-alive connection. ossfast (V4, and V1)
+  vs a raw socket sending the same prebuilt request bytes (sendall + recv to the reply's end) vs
+  oss2 ``Service.write_get_object_response`` (oss2.Auth = V1, oss2.AuthV4 with the region).
+  Targets: ossfast >= 10x oss2 and >= 0.6x raw in req/s.
+* ``test_small_cpu_per_request``: client CPU time (time.process_time) per request over N
+  requests, the candidates interleaved round by round. Target: ossfast <= 50 us.
+* ``bytes-256MiB``: a 256 MiB bytes body; ossfast (CRC64 computed, checked) vs raw ``sendall`` of
+  a memoryview of the same bytes vs oss2. Target: >= 0.9x raw.
+* ``file-256MiB``: a 256 MiB file (page cache); ossfast vs oss2 with the same file object vs
+  raw ``os.sendfile`` (reference). Target: >= 1.5x oss2.
+* ``test_rss_1GiB_file_body``: benches/rss_file_body.py in a fresh interpreter. Target: peak RSS
+  growth <= 16 MiB.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+import oss2
+import pytest
+
+import ossfast
+from sink import clean_env
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BIG = 256 * 1024 * 1024  # the size of conftest's big_file / big_bytes
+ROUTE = "fc-ap-01-1234567890-opap.oss-cn-qingdao-internal.oss-object-process.aliyuncs.com"
+REGION = "cn-qingdao"  # what V4 reads from the route; oss2.AuthV4 is told explicitly
+TOKEN = "OSSV1#ZvBDC3XPm3gAbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
+AK, SK = "LTAI5tBenchAccessKeyId", "BenchAccessKeySecretBenchSecret0"
+SMALL = os.urandom(1024)
+BIG_ROUNDS = 8
+
+
+# ----------------------------------------------------------------------------- clients
+
+@pytest.fixture(scope="module")
+def fast_v4(sink):
+    with ossfast.Client(ossfast.Credentials(AK, SK), endpoint=sink.url) as c:
+        c.write_get_object_response(ROUTE, TOKEN, 200, SMALL)
+        yield c
+
+
+@pytest.fixture(scope="module")
+def fast_v1(sink):
+    with ossfast.Client(ossfast.Credentials(AK, SK), signature_version="v1", endpoint=sink.url) as c:
+        c.write_get_object_response(ROUTE, TOKEN, 200, SMALL)
+        yield c
+
+
+@pytest.fixture(scope="module")
+def oss2_v1(sink):
+    svc = oss2.Service(oss2.Auth(AK, SK), sink.url)
+    assert svc.write_get_object_response(ROUTE, TOKEN, "200", SMALL).status == 200
+    return svc
+
+
+@pytest.fixture(scope="module")
+def oss2_v4(sink):
+    svc = oss2.Service(oss2.AuthV4(AK, SK), sink.url, region=REGION)
+    assert svc.write_get_object_response(ROUTE, TOKEN, "200", SMALL).status == 200
+    return svc
+
+
+class RawConn:
+    """One keep-alive socket (blocking, TCP_NODELAY) and the reply reader of the baselines."""
+
+    def __init__(self, sink) -> None:
+        self.sock = socket.create_connection((sink.host, sink.port))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def read_reply(self) -> bytes:
+        # The sink's replies end at the blank line (Content-Length: 0).
+        recv = self.sock.recv
+        data = recv(65536)
+        while not data.endswith(b"\r\n\r\n"):
+            more = recv(65536)
+            if not more:
+                raise ConnectionError("the sink closed the connection")
+            data += more
+        return data
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture(scope="module")
+def raw(sink):
+    conn = RawConn(sink)
+    yield conn
+    conn.close()
+
+
+def _head(client, length: int) -> bytes:
+    """A real signed WGOR head (what ossfast would send) declaring ``length`` body bytes."""
+    return client.prepare(ROUTE, TOKEN, 200, iter([b""]), content_length=length).head
+
+
+def _record(benchmark, results, group, label, nbytes=0):
+    if benchmark.stats:
+        results.stats[(group, label)] = benchmark.stats.stats
+        results.nbytes[group] = nbytes
+
+
+# ----------------------------------------------------------------------------- small bodies
+
+def test_small_ossfast_v4(benchmark, fast_v4, sender_results):
+    benchmark.group = "small-1KiB"
+    send = fast_v4.write_get_object_response
+    r = benchmark(lambda: send(ROUTE, TOKEN, 200, SMALL))
+    assert r.status == 200 and r.bytes_sent == 1024 and r.reused_connection
+    _record(benchmark, sender_results, "small-1KiB", "ossfast-v4")
+
+
+def test_small_ossfast_v1(benchmark, fast_v1, sender_results):
+    benchmark.group = "small-1KiB"
+    send = fast_v1.write_get_object_response
+    r = benchmark(lambda: send(ROUTE, TOKEN, 200, SMALL))
+    assert r.status == 200 and r.bytes_sent == 1024
+    _record(benchmark, sender_results, "small-1KiB", "ossfast-v1")
+
+
+def test_small_raw_socket(benchmark, raw, fast_v4, sender_results):
+    benchmark.group = "small-1KiB"
+    request = _head(fast_v4, len(SMALL)) + SMALL  # prebuilt: same bytes ossfast sends
+    sendall, read_reply = raw.sock.sendall, raw.read_reply
+
+    def one():
+        sendall(request)
+        return read_reply()
+
+    assert benchmark(one).startswith(b"HTTP/1.1 200 ")
+    _record(benchmark, sender_results, "small-1KiB", "raw-socket")
+
+
+def test_small_oss2_v1(benchmark, oss2_v1, sender_results):
+    benchmark.group = "small-1KiB"
+    send = oss2_v1.write_get_object_response
+    assert benchmark(lambda: send(ROUTE, TOKEN, "200", SMALL)).status == 200
+    _record(benchmark, sender_results, "small-1KiB", "oss2-v1")
+
+
+def test_small_oss2_v4(benchmark, oss2_v4, sender_results):
+    benchmark.group = "small-1KiB"
+    send = oss2_v4.write_get_object_response
+    assert benchmark(lambda: send(ROUTE, TOKEN, "200", SMALL)).status == 200
+    _record(benchmark, sender_results, "small-1KiB", "oss2-v4")
+
+
+def test_small_cpu_per_request(fast_v4, fast_v1, raw, oss2_v1, oss2_v4, sender_results):
+    """Client-process CPU per request; candidates interleaved so drift hits them all alike."""
+    request = _head(fast_v4, len(SMALL)) + SMALL
+    sendall, read_reply = raw.sock.sendall, raw.read_reply
+
+    def raw_one():
+        sendall(request)
+        read_reply()
+
+    v4, v1 = fast_v4.write_get_object_response, fast_v1.write_get_object_response
+    o1, o4 = oss2_v1.write_get_object_response, oss2_v4.write_get_object_response
+    cands = {
+        "ossfast-v4": (lambda: v4(ROUTE, TOKEN, 200, SMALL), 4000),
+        "ossfast-v1": (lambda: v1(ROUTE, TOKEN, 200, SMALL), 4000),
+        "raw-socket": (raw_one, 4000),
+        "oss2-v1": (lambda: o1(ROUTE, TOKEN, "200", SMALL), 500),
+        "oss2-v4": (lambda: o4(ROUTE, TOKEN, "200", SMALL), 500),
+    }
+    rounds = 7
+    cpu = {k: [] for k in cands}
+    wall = {k: [] for k in cands}
+    for _ in range(rounds):
+        for label, (fn, n) in cands.items():
+            for _ in range(20):
+                fn()
+            c0, t0 = time.process_time(), time.perf_counter()
+            for _ in range(n):
+                fn()
+            t1, c1 = time.perf_counter(), time.process_time()
+            cpu[label].append((c1 - c0) / n)
+            wall[label].append((t1 - t0) / n)
+    for label, (_, n) in cands.items():
+        sender_results.cpu[label] = {"cpu_us": statistics.median(cpu[label]) * 1e6,
+                                     "rps": 1.0 / statistics.median(wall[label]),
+                                     "n": n, "rounds": rounds}
+
+
+# ----------------------------------------------------------------------------- 256 MiB bytes
+
+def test_bytes_ossfast(benchmark, fast_v4, big_bytes, sender_results):
+    benchmark.group = "bytes-256MiB"
+    data, crc = big_bytes
+    send = fast_v4.write_get_object_response
+    r = benchmark.pedantic(lambda: send(ROUTE, TOKEN, 200, data), rounds=BIG_ROUNDS, warmup_rounds=1)
+    assert r.bytes_sent == BIG and r.crc64 == crc
+    _record(benchmark, sender_results, "bytes-256MiB", "ossfast", BIG)
+
+
+def test_bytes_raw_sendall(benchmark, raw, fast_v4, big_bytes, sender_results):
+    benchmark.group = "bytes-256MiB"
+    data, _ = big_bytes
+    view = memoryview(data)
+    head = _head(fast_v4, BIG)
+    sendall, read_reply = raw.sock.sendall, raw.read_reply
+
+    def one():
+        sendall(head)
+        sendall(view)
+        return read_reply()
+
+    assert benchmark.pedantic(one, rounds=BIG_ROUNDS, warmup_rounds=1).startswith(b"HTTP/1.1 200 ")
+    _record(benchmark, sender_results, "bytes-256MiB", "raw-sendall", BIG)
+
+
+def test_bytes_oss2(benchmark, oss2_v1, big_bytes, sender_results):
+    benchmark.group = "bytes-256MiB"
+    data, _ = big_bytes
+    send = oss2_v1.write_get_object_response
+    r = benchmark.pedantic(lambda: send(ROUTE, TOKEN, "200", data), rounds=BIG_ROUNDS, warmup_rounds=1)
+    assert r.status == 200
+    _record(benchmark, sender_results, "bytes-256MiB", "oss2", BIG)
+
+
+# ----------------------------------------------------------------------------- 256 MiB file
+
+def test_file_ossfast(benchmark, fast_v4, big_file, sender_results):
+    benchmark.group = "file-256MiB"
+    path, crc = big_file
+    send = fast_v4.write_get_object_response
+
+    def one():
+        with open(path, "rb") as f:
+            return send(ROUTE, TOKEN, 200, f)
+
+    r = benchmark.pedantic(one, rounds=BIG_ROUNDS, warmup_rounds=1)
+    assert r.bytes_sent == BIG and r.crc64 == crc
+    _record(benchmark, sender_results, "file-256MiB", "ossfast", BIG)
+
+
+def test_file_oss2(benchmark, oss2_v1, big_file, sender_results):
+    benchmark.group = "file-256MiB"
+    path, _ = big_file
+    send = oss2_v1.write_get_object_response
+
+    def one():
+        with open(path, "rb") as f:
+            return send(ROUTE, TOKEN, "200", f)
+
+    assert benchmark.pedantic(one, rounds=BIG_ROUNDS, warmup_rounds=1).status == 200
+    _record(benchmark, sender_results, "file-256MiB", "oss2", BIG)
+
+
+def test_file_raw_sendfile(benchmark, raw, fast_v4, big_file, sender_results):
+    benchmark.group = "file-256MiB"
+    path, _ = big_file
+    head = _head(fast_v4, BIG)
+    sock = raw.sock
+
+    def one():
+        with open(path, "rb") as f:
+            sock.sendall(head)
+            fd, sfd, off = f.fileno(), sock.fileno(), 0
+            while off < BIG:
+                n = os.sendfile(sfd, fd, off, BIG - off)
+                if n <= 0:
+                    raise OSError("sendfile made no progress")
+                off += n
+        return raw.read_reply()
+
+    assert benchmark.pedantic(one, rounds=BIG_ROUNDS, warmup_rounds=1).startswith(b"HTTP/1.1 200 ")
+    _record(benchmark, sender_results, "file-256MiB", "raw-sendfile", BIG)
+
+
+# ----------------------------------------------------------------------------- memory
+
+def test_rss_1GiB_file_body(sender_results, tmp_path):
+    """Peak-RSS growth while sending a 1 GiB file, in a fresh interpreter (no dev mode)."""
+    proc = subprocess.run([sys.executable, os.path.join(HERE, "rss_file_body.py"), "--dir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=600, env=clean_env())
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RSS-JSON ")]
+    assert lines, f"rss_file_body.py printed no report (rc {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+    report = json.loads(lines[-1][len("RSS-JSON "):])
+    sender_results.rss = report
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert report["ok"] and report["growth_mib"] <= 16

@@ -1,0 +1,162 @@
+"""Bench-only fixtures: the loopback sink, the 256 MiB payloads, and the sender's ratio table.
+
+benches/ is outside the test gate (``make bench`` runs ``pytest benches``). The ratio table is
+printed at the end of the session from the stats measured in this run (see ``SenderResults``);
+nothing in it is hard-coded except the targets.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, Dict, Optional, Tuple
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from sink import Sink  # noqa: E402
+
+BIG = 256 * 1024 * 1024  # bytes of the big_file / big_bytes payloads
+
+
+class SenderResults:
+    """What bench_sender.py measured, keyed (group, label); read by the terminal summary."""
+
+    def __init__(self) -> None:
+        self.stats: Dict[Tuple[str, str], Any] = {}        # pytest-benchmark Stats
+        self.cpu: Dict[str, Dict[str, float]] = {}         # label -> {"cpu_us", "rps", "n"}
+        self.rss: Optional[Dict[str, Any]] = None           # rss_file_body.py's report
+        self.nbytes: Dict[str, int] = {}                    # group -> body bytes per call
+
+
+_KEY = pytest.StashKey[SenderResults]()
+
+
+def _results(config: pytest.Config) -> SenderResults:
+    res = config.stash.get(_KEY, None)
+    if res is None:
+        res = SenderResults()
+        config.stash[_KEY] = res
+    return res
+
+
+@pytest.fixture(scope="session")
+def sender_results(pytestconfig: pytest.Config) -> SenderResults:
+    return _results(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def sink():
+    """The loopback sink in its own process (so its CPU is not the client's)."""
+    with Sink() as s:
+        yield s
+
+
+@pytest.fixture(scope="session")
+def big_file(tmp_path_factory) -> Tuple[str, int]:
+    """A real 256 MiB file of random bytes (in the page cache once written) and its CRC64."""
+    from ossfast._backend import impl
+
+    path = str(tmp_path_factory.mktemp("sender") / "body-256MiB.bin")
+    crc = 0
+    with open(path, "wb") as f:
+        for _ in range(BIG // (8 << 20)):
+            chunk = os.urandom(8 << 20)
+            crc = impl.crc64(chunk, crc)
+            f.write(chunk)
+    yield path, crc
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+@pytest.fixture(scope="session")
+def big_bytes(big_file) -> Tuple[bytes, int]:
+    """The same 256 MiB as one bytes object (real pages, not calloc's zero page) and its CRC64."""
+    path, crc = big_file
+    with open(path, "rb") as f:
+        data = f.read()
+    assert len(data) == BIG
+    return data, crc
+
+
+# ----------------------------------------------------------------------------- the table
+
+# group -> (title, ossfast label, [(baseline label, target ratio or None)], unit)
+TABLE = [
+    ("small-1KiB", "1 KiB body, sequential, keep-alive", "ossfast-v4",
+     [("raw-socket", 0.6), ("oss2-v1", 10.0), ("oss2-v4", 10.0)], "req/s"),
+    ("small-1KiB", "", "ossfast-v1", [("oss2-v1", 10.0)], "req/s"),
+    ("bytes-256MiB", "256 MiB bytes body (ossfast computes CRC64)", "ossfast",
+     [("raw-sendall", 0.9), ("oss2", None)], "GB/s"),
+    ("file-256MiB", "256 MiB file body", "ossfast",
+     [("oss2", 1.5), ("raw-sendfile", None)], "GB/s"),
+]
+CPU_LIMIT_US = 50.0
+RSS_LIMIT_MIB = 16.0
+
+
+def _rate(stats: Any, unit: str, nbytes: int, which: str = "median") -> float:
+    t = getattr(stats, which)
+    return nbytes / t / 1e9 if unit == "GB/s" else 1.0 / t
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    res = config.stash.get(_KEY, None)
+    if res is None or not (res.stats or res.cpu or res.rss):
+        return
+    w = terminalreporter.write_line
+    from ossfast._backend import impl
+
+    w("")
+    w("=" * 100)
+    w(f"ossfast sender vs baselines, measured in this run (backend: {impl.NAME}, "
+      f"{os.cpu_count()} CPUs); ratio = ossfast rate / baseline rate")
+    if sys.flags.dev_mode:
+        w("WARNING: Python dev mode is on (PYTHONDEVMODE, exported by the Makefile): the client side "
+          "runs with debug hooks and is slower than in production")
+    w(f"{'case':46} {'ossfast':>11} {'baseline':14} {'rate':>11} {'ratio(med)':>10} "
+      f"{'ratio(min)':>10}  target")
+    for group, title, ours, bases, unit in TABLE:
+        a = res.stats.get((group, ours))
+        if a is None:
+            continue
+        nbytes = res.nbytes.get(group, 0)
+        if title:
+            w(f"-- {title}")
+        for base, target in bases:
+            b = res.stats.get((group, base))
+            if b is None:
+                continue
+            ratio = _rate(a, unit, nbytes) / _rate(b, unit, nbytes)
+            ratio_min = _rate(a, unit, nbytes, "min") / _rate(b, unit, nbytes, "min")
+            verdict = "" if target is None else (f">= {target:g}x " + ("ok" if ratio >= target else "MISSED"))
+            w(f"   {ours:43} {_fmt_rate(a, unit, nbytes):>11} {base:14} {_fmt_rate(b, unit, nbytes):>11} "
+              f"{ratio:9.2f}x {ratio_min:9.2f}x  {verdict}")
+    if res.cpu:
+        w("-- 1 KiB body: client-process CPU per request (time.process_time over N requests, "
+          "median of interleaved rounds)")
+        for label, d in res.cpu.items():
+            verdict = ""
+            if label.startswith("ossfast"):
+                verdict = f"<= {CPU_LIMIT_US:g} us " + ("ok" if d["cpu_us"] <= CPU_LIMIT_US else "MISSED")
+            w(f"   {label:14} {d['cpu_us']:8.1f} us CPU/request  {d['rps']:9,.0f} req/s  "
+              f"(N={int(d['n'])} x {int(d['rounds'])})  {verdict}")
+        o, r = res.cpu.get("ossfast-v4"), res.cpu.get("raw-socket")
+        if o and r:
+            w(f"   interleaved req/s ratio: ossfast-v4 / raw-socket = {o['rps'] / r['rps']:.2f}x (target >= 0.6x)"
+              + "".join(f", ossfast-v4 / {k} = {o['rps'] / v['rps']:.1f}x (target >= 10x)"
+                        for k, v in res.cpu.items() if k.startswith("oss2")))
+    if res.rss:
+        r = res.rss
+        verdict = "ok" if r["growth_mib"] <= RSS_LIMIT_MIB else "MISSED"
+        w(f"-- 1 GiB file body, fresh process: peak RSS {r['before_mib']:.1f} -> {r['after_mib']:.1f} MiB, "
+          f"growth {r['growth_mib']:.2f} MiB ({r['how']}); {r['gbps']:.2f} GB/s  "
+          f"<= {RSS_LIMIT_MIB:g} MiB {verdict}")
+    w("=" * 100)
+
+
+def _fmt_rate(stats: Any, unit: str, nbytes: int) -> str:
+    r = _rate(stats, unit, nbytes)
+    return f"{r:,.0f}/s" if unit == "req/s" else f"{r:.2f} GB/s"
