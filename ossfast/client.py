@@ -180,6 +180,7 @@ class Client:
         self.scheme = scheme
         self._pool = _transport.Pool(maxsize=pool_maxsize, verify=verify)
         self._signers: Dict[Optional[str], Any] = {}
+        self._route_signers: Dict[str, Any] = {}  # route -> its signer (V4: by the route's region)
         self._signers_lock = threading.Lock()
         self._v1 = SignerV1(credentials) if sv == "v1" else None
 
@@ -220,15 +221,25 @@ class Client:
         if progress is not None and not callable(progress):
             raise InvalidRequestError("progress: must be callable as progress(bytes_sent, total)",
                                       field="progress")
-        fwd = {"accept_ranges": accept_ranges, "cache_control": cache_control,
-               "content_disposition": content_disposition, "content_encoding": content_encoding,
-               "content_language": content_language, "content_range": content_range,
-               "content_type": content_type, "etag": etag, "expires": expires,
-               "last_modified": last_modified}
-        route_ok = _request.check_route(route)
-        return _request.build(route=route_ok, token=token, status=status, body=body, fwd=fwd,
+        if (accept_ranges is None and cache_control is None and content_disposition is None
+                and content_encoding is None and content_language is None and content_range is None
+                and content_type is None and etag is None and expires is None and last_modified is None):
+            fwd = None
+        else:
+            fwd = {"accept_ranges": accept_ranges, "cache_control": cache_control,
+                   "content_disposition": content_disposition, "content_encoding": content_encoding,
+                   "content_language": content_language, "content_range": content_range,
+                   "content_type": content_type, "etag": etag, "expires": expires,
+                   "last_modified": last_modified}
+        signer = self._route_signers.get(route) if type(route) is str else None
+        if signer is None:
+            signer = self._signer(_request.check_route(route))
+            if len(self._route_signers) >= 4096:
+                self._route_signers.clear()
+            self._route_signers[route] = signer
+        return _request.build(route=route, token=token, status=status, body=body, fwd=fwd,
                               headers=headers, content_length=content_length, content_md5=content_md5,
-                              date=date, signer=self._signer(route_ok))
+                              date=date, signer=signer)
 
     # -------------------------------------------------------------- sending
     def write_get_object_response(self, route: str, token: str, status: Any = 200, body: Any = b"", *,

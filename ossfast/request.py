@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from dataclasses import dataclass, field
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any, Iterable, List, Mapping, Optional, Tuple
 from urllib.parse import quote
@@ -68,18 +67,28 @@ MAX_HEADER_VALUE = 8 * 1024
 MAX_HEAD = 64 * 1024
 
 
-@dataclass
 class PreparedRequest:
-    """A request ready to go: ``head`` is sent as is, then ``content_length`` body bytes."""
+    """A request ready to go: ``head`` is sent as is, then ``content_length`` body bytes.
 
-    method: str
-    target: str
-    headers: List[Tuple[str, str]]
-    head: bytes
-    content_length: int
-    route: str
-    status: int
-    body: _body.Body = field(repr=False)
+    ``headers`` lists (name, value) in send order, read back from ``head``.
+    """
+
+    __slots__ = ("head", "content_length", "route", "status", "body")
+    method = METHOD
+    target = TARGET
+
+    def __init__(self, head: bytes, content_length: int, route: str, status: int,
+                 body: _body.Body) -> None:
+        self.head = head
+        self.content_length = content_length
+        self.route = route
+        self.status = status
+        self.body = body
+
+    @property
+    def headers(self) -> List[Tuple[str, str]]:
+        lines = self.head.decode("ascii").split("\r\n")[1:-2]
+        return [tuple(line.split(": ", 1)) for line in lines]  # type: ignore[misc]
 
     def __repr__(self) -> str:  # the head carries the signature: never show it
         return (f"PreparedRequest(method={self.method!r}, target={self.target!r}, route={self.route!r}, "
@@ -252,18 +261,40 @@ def normalize_extra_headers(headers: Any) -> List[Tuple[str, str]]:
 
 # ---------------------------------------------------------------- building
 
-def build(*, route: Any, token: Any, status: Any, body: Any, fwd: Mapping[str, Any],
-          headers: Any, content_length: Any, content_md5: Any, date: Any,
-          signer: Any) -> PreparedRequest:
-    """Validate everything, classify the body, build and sign the head."""
-    route = check_route(route)
-    token = check_token(token)
-    status = check_status(status)
-    extra = normalize_extra_headers(headers)
+_REQUEST_LINE = b"POST /?x-oss-write-get-object-response HTTP/1.1\r\n"
+_STATUS_LINES = {s: b"x-oss-fwd-status: %d\r\n" % s for s in ALLOWED_STATUS}
+_FWD_PREFIX = {kw: name.encode("ascii") + b": " for kw, name in FWD_HEADERS}
+_ROUTES: dict = {}     # route -> its ASCII bytes, once validated
+_ROUTES_MAX = 4096
 
-    fwd_lines: List[Tuple[str, str]] = []
+
+def _route_bytes(route: Any) -> bytes:
+    rb = _ROUTES.get(route) if type(route) is str else None
+    if rb is None:
+        rb = check_route(route).encode("ascii")
+        if len(_ROUTES) >= _ROUTES_MAX:
+            _ROUTES.clear()
+        _ROUTES[route] = rb
+    return rb
+
+
+def _token_bytes(token: Any) -> bytes:
+    # Fast acceptance: printable ASCII without blanks is exactly what check_token allows.
+    if (type(token) is str and token.isascii() and token.isprintable() and " " not in token
+            and 0 < len(token) <= MAX_HEADER_VALUE):
+        return token.encode("ascii")
+    return check_token(token).encode("ascii")
+
+
+def _lines(pairs: Iterable[Tuple[str, str]]) -> bytes:
+    return "".join([f"{n}: {v}\r\n" for n, v in pairs]).encode("ascii")
+
+
+def _fwd_block(fwd: Mapping[str, Any]) -> Tuple[bytes, Optional[str]]:
+    """The forwarded headers as bytes, in API-reference order, and the Content-Range value."""
+    parts = []
     content_range = None
-    for kw, name in FWD_HEADERS:
+    for kw, _name in FWD_HEADERS:
         value = fwd.get(kw)
         if value is None:
             continue
@@ -271,54 +302,65 @@ def build(*, route: Any, token: Any, status: Any, body: Any, fwd: Mapping[str, A
             value = content_disposition(value)
         elif kw in ("expires", "last_modified"):
             value = check_http_date(kw, value)
-        else:
+        elif not (type(value) is str and value.isascii() and value.isprintable() and value
+                  and value[0] != " " and value[-1] != " " and len(value) <= MAX_HEADER_VALUE):
             value = check_value(kw, value)
         if kw == "content_range":
             content_range = value
-        fwd_lines.append((name, value))
+        parts.append(_FWD_PREFIX[kw] + value.encode("ascii") + b"\r\n")
+    return b"".join(parts), content_range
+
+
+def build(*, route: Any, token: Any, status: Any, body: Any, fwd: Optional[Mapping[str, Any]],
+          headers: Any, content_length: Any, content_md5: Any, date: Any,
+          signer: Any) -> PreparedRequest:
+    """Validate everything, classify the body, build and sign the head.
+
+    ``fwd`` maps keyword names of forwarded headers to values (None: absent).
+    """
+    rb = _route_bytes(route)
+    tb = _token_bytes(token)
+    status_line = _STATUS_LINES.get(status) if type(status) is int else None
+    if status_line is None:
+        status = check_status(status)
+        status_line = _STATUS_LINES[status]
+    extra = _lines(normalize_extra_headers(headers)) if headers is not None else b""
+    fwd_b, content_range = _fwd_block(fwd) if fwd else (b"", None)
 
     if date is not None and not (isinstance(date, _dt.datetime) and date.tzinfo is not None
                                  and date.tzinfo.utcoffset(date) is not None):
         raise _fail("date", "must be a timezone-aware datetime")
-
-    if content_md5 not in (False, True, None) and not (isinstance(content_md5, str)
-                                                       and _MD5_B64_RE.match(content_md5)):
+    if content_md5 is not False and content_md5 is not True and content_md5 is not None and not (
+            isinstance(content_md5, str) and _MD5_B64_RE.match(content_md5)):
         raise _fail("content_md5", "must be True, False, or the base64 of a 16-byte MD5")
 
-    b = _body.classify(body, content_length)
+    if type(body) is bytes and content_length is None:
+        b: _body.Body = _body.MemoryBody(memoryview(body))
+    else:
+        b = _body.classify(body, content_length)
     try:
-        if status == 304 and b.length:
+        n = b.length
+        if status == 304 and n:
             raise _fail("body", "a 304 reply carries no body")
-        check_content_range(content_range, status, b.length)
-        md5_value = None
+        if content_range is not None or status == 206:
+            check_content_range(content_range, status, n)
+        md5_line = b""
         if content_md5 is True:
-            md5_value = _compute_md5(b)
-        elif isinstance(content_md5, str):
-            md5_value = content_md5
-
-        lines: List[Tuple[str, str]] = [
-            ("Host", route),
-            ("Content-Length", str(b.length)),
-        ]
-        if md5_value is not None:
-            lines.append(("Content-MD5", md5_value))
-        lines.append(("x-oss-request-route", route))
-        lines.append(("x-oss-request-token", token))
-        lines.append(("x-oss-fwd-status", str(status)))
-        lines.extend(fwd_lines)
-        lines.extend(extra)
-        lines.extend(signer.signing_headers(date))
-        block = "".join([f"{n}: {v}\r\n" for n, v in lines]).encode("ascii")
-        auth = signer.wgor_authorization(block)
-        lines.append(("Authorization", auth))
-        head = b"".join((b"POST /?x-oss-write-get-object-response HTTP/1.1\r\n", block,
-                         b"Authorization: ", auth.encode("ascii"), b"\r\n\r\n"))
+            md5_line = b"Content-MD5: " + _compute_md5(b).encode("ascii") + b"\r\n"
+        elif content_md5:
+            md5_line = b"Content-MD5: " + content_md5.encode("ascii") + b"\r\n"
+        block = b"".join((
+            b"Host: ", rb, b"\r\nContent-Length: ", str(n).encode("ascii"), b"\r\n", md5_line,
+            b"x-oss-request-route: ", rb, b"\r\nx-oss-request-token: ", tb, b"\r\n",
+            status_line, fwd_b, extra))
+        # The signer adds its lines (Date, x-oss-date, ..., Authorization) in one C call.
+        head = b"".join((_REQUEST_LINE, block, signer.wgor_signature_lines(block, date), b"\r\n"))
         if len(head) > MAX_HEAD:
             raise _fail("headers", f"the request head would be {len(head)} bytes; the limit is {MAX_HEAD}")
     except BaseException:
         b.close()
         raise
-    return PreparedRequest(METHOD, TARGET, lines, head, b.length, route, status, b)
+    return PreparedRequest(head, n, route, status, b)
 
 
 def _compute_md5(b: _body.Body) -> str:
