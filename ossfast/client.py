@@ -65,19 +65,44 @@ class Retry:
         return random.uniform(0, min(self.max_backoff, self.backoff * (2 ** attempt)))
 
 
-@dataclass
 class Result:
-    """What a successful WriteGetObjectResponse returned."""
+    """What a successful WriteGetObjectResponse returned.
 
-    status: int
-    request_id: str
-    headers: Dict[str, str]
-    bytes_sent: int
-    crc64: int
-    elapsed: float
-    attempts: int = 1
-    reused_connection: bool = False
-    extra: Dict[str, Any] = field(default_factory=dict, repr=False)
+    ``status`` (OSS's reply status), ``request_id``, ``headers`` (lower-cased names),
+    ``bytes_sent`` (body bytes), ``crc64`` (CRC-64/XZ of the body as sent), ``elapsed``
+    (seconds), ``attempts`` and ``reused_connection``.
+    """
+
+    __slots__ = ("status", "request_id", "_reply", "bytes_sent", "crc64", "elapsed", "attempts",
+                 "reused_connection")
+
+    def __init__(self, status: int, request_id: str, reply: Any, bytes_sent: int,
+                 crc64: int, elapsed: float, attempts: int = 1, reused_connection: bool = False) -> None:
+        self.status = status
+        self.request_id = request_id
+        self._reply = reply  # a transport.Response, or a plain dict of headers
+        self.bytes_sent = bytes_sent
+        self.crc64 = crc64
+        self.elapsed = elapsed
+        self.attempts = attempts
+        self.reused_connection = reused_connection
+
+    @property
+    def headers(self) -> Dict[str, str]:
+        """The reply's headers, names lower-cased."""
+        reply = self._reply
+        return reply if isinstance(reply, dict) else reply.headers
+
+    def __repr__(self) -> str:
+        return (f"Result(status={self.status}, request_id={self.request_id!r}, bytes_sent={self.bytes_sent}, "
+                f"crc64=0x{self.crc64:016x}, elapsed={self.elapsed:.6f}, attempts={self.attempts})")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Result):
+            return NotImplemented
+        return all(getattr(self, k) == getattr(other, k) for k in (
+            "status", "request_id", "headers", "bytes_sent", "crc64", "elapsed", "attempts",
+            "reused_connection"))
 
 
 def _parse_endpoint(endpoint: str) -> Tuple[str, str, int]:
@@ -208,6 +233,14 @@ class Client:
                     self._signers[region] = signer
         return signer
 
+    def _route_signer(self, route: Any) -> Any:
+        """The signer for a route (validated here), remembered for the next request."""
+        signer = self._signer(_request.check_route(route))
+        if len(self._route_signers) >= 4096:
+            self._route_signers.clear()
+        self._route_signers[route] = signer
+        return signer
+
     # -------------------------------------------------------------- building
     def prepare(self, route: str, token: str, status: Any = 200, body: Any = b"", *,
                 accept_ranges: Optional[str] = None, cache_control: Optional[str] = None,
@@ -233,10 +266,7 @@ class Client:
                    "last_modified": last_modified}
         signer = self._route_signers.get(route) if type(route) is str else None
         if signer is None:
-            signer = self._signer(_request.check_route(route))
-            if len(self._route_signers) >= 4096:
-                self._route_signers.clear()
-            self._route_signers[route] = signer
+            signer = self._route_signer(route)
         return _request.build(route=route, token=token, status=status, body=body, fwd=fwd,
                               headers=headers, content_length=content_length, content_md5=content_md5,
                               date=date, signer=signer)
@@ -250,11 +280,23 @@ class Client:
         Keywords: the ten forwarded headers (accept_ranges ... last_modified),
         headers, content_length, content_md5, progress. See DESIGN.md.
         """
-        if "date" in kwargs:
-            raise TypeError("write_get_object_response() got an unexpected keyword argument 'date' "
-                            "(use prepare(..., date=...) then send())")
-        prepared = self.prepare(route, token, status, body, progress=progress, **kwargs)
-        return self.send(prepared, progress=progress)
+        if kwargs:
+            if "date" in kwargs:
+                raise TypeError("write_get_object_response() got an unexpected keyword argument 'date' "
+                                "(use prepare(..., date=...) then send())")
+            prepared = self.prepare(route, token, status, body, progress=progress, **kwargs)
+        else:
+            # The common case, without prepare()'s keyword handling: same checks, same head.
+            if progress is not None and not callable(progress):
+                raise InvalidRequestError("progress: must be callable as progress(bytes_sent, total)",
+                                          field="progress")
+            signer = self._route_signers.get(route) if type(route) is str else None
+            if signer is None:
+                signer = self._route_signer(route)
+            prepared = _request.build(route=route, token=token, status=status, body=body, fwd=None,
+                                      headers=None, content_length=None, content_md5=False, date=None,
+                                      signer=signer)
+        return self.send(prepared, progress)
 
     def send(self, prepared: _request.PreparedRequest,
              progress: Optional[Callable[[int, int], Any]] = None) -> Result:
@@ -340,12 +382,11 @@ class Client:
             if resp.status in self._retry.statuses:
                 raise _RetryableError(err, f"server answered {resp.status}", needs_replay=True)
             raise err
-        request_id = resp.headers.get("x-oss-request-id", "")
+        request_id = resp.header(b"x-oss-request-id")
         log.debug("WriteGetObjectResponse to %s: status %d forwarded, %d body bytes, request id %s, %.1f ms",
                   prepared.route, prepared.status, outcome.body_sent, request_id, elapsed * 1e3)
-        return Result(status=resp.status, request_id=request_id, headers=resp.headers,
-                      bytes_sent=outcome.body_sent, crc64=outcome.crc64, elapsed=elapsed,
-                      attempts=attempt + 1, reused_connection=reused)
+        return Result(resp.status, request_id, resp, outcome.body_sent, outcome.crc64, elapsed,
+                      attempt + 1, reused)
 
     # -------------------------------------------------------------- lifecycle
     @property

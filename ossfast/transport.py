@@ -54,6 +54,7 @@ _HAS_SENDMSG = hasattr(socket.socket, "sendmsg")
 _HAS_SENDFILE = hasattr(os, "sendfile")
 _POLLBAD = select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP | getattr(select, "POLLRDHUP", 0)
 
+_monotonic = time.monotonic
 _executor_lock = threading.Lock()
 _executor: Optional[ThreadPoolExecutor] = None
 
@@ -89,12 +90,44 @@ class Timeout:
         raise TypeError(f"timeout must be seconds, a (connect, read) pair or a Timeout, not {value!r}")
 
 
-@dataclass
 class Response:
-    status: int
-    headers: Dict[str, str]
-    body: bytes
-    keep_alive: bool
+    """A parsed reply: ``status``, ``raw_headers`` (bytes pairs as received), ``body``,
+    ``keep_alive``; ``headers`` is a dict with lower-cased names, made on first use."""
+
+    __slots__ = ("status", "raw_headers", "body", "keep_alive", "_headers")
+
+    def __init__(self, status: int, raw_headers: List[Tuple[bytes, bytes]], body: bytes,
+                 keep_alive: bool) -> None:
+        self.status = status
+        self.raw_headers = raw_headers
+        self.body = body
+        self.keep_alive = keep_alive
+        self._headers: Optional[Dict[str, str]] = None
+
+    @property
+    def headers(self) -> Dict[str, str]:
+        h = self._headers
+        if h is None:
+            h = self._headers = headers_dict(self.raw_headers)
+        return h
+
+    def header(self, name: bytes, default: str = "") -> str:
+        """One header's value by its lower-case name, without building the dict."""
+        for k, v in self.raw_headers:
+            if len(k) == len(name) and k.lower() == name:
+                return v.decode("latin-1")
+        return default
+
+
+def headers_dict(raw: List[Tuple[bytes, bytes]]) -> Dict[str, str]:
+    """Lower-cased names; repeated headers joined with ", "."""
+    out: Dict[str, str] = {}
+    for name, value in raw:
+        key = name.decode("latin-1").lower()
+        text = value.decode("latin-1")
+        prev = out.get(key)
+        out[key] = text if prev is None else f"{prev}, {text}"
+    return out
 
 
 @dataclass
@@ -113,7 +146,7 @@ class CertificateError(TransportError):
 
 
 class Connection:
-    __slots__ = ("sock", "key", "plain", "uses", "idle_since", "_poller", "__weakref__")
+    __slots__ = ("sock", "key", "plain", "uses", "idle_since", "_poller", "reply_parser", "__weakref__")
 
     def __init__(self, sock: socket.socket, key: Tuple[str, str, int], plain: bool) -> None:
         self.sock = sock
@@ -122,6 +155,7 @@ class Connection:
         self.uses = 0
         self.idle_since = 0.0
         self._poller: Optional[Any] = None  # made on first use; the fd is fixed for life
+        self.reply_parser: Optional["_ReplyParser"] = None  # reused across keep-alive replies
 
     def is_stale(self) -> bool:
         """True when the idle socket is readable: closed by the peer, or unexpected data."""
@@ -419,38 +453,43 @@ def _send_file_sendfile(sock: socket.socket, body: _body.FileBody, out: SendOutc
 # ------------------------------------------------------------------ replies
 
 class _ReplyParser:
-    __slots__ = ("headers", "body", "done", "headers_done", "head_bytes", "parser", "close_delimited",
-                 "keep_alive")
+    __slots__ = ("raw", "body", "done", "headers_done", "parser", "close_delimited", "keep_alive")
 
     def __init__(self) -> None:
-        self.headers: Dict[str, str] = {}
-        self.body = bytearray()
+        self.parser = httptools.HttpResponseParser(self)
+        self.reset()
+
+    def reset(self) -> None:
+        """Ready for the next reply on the same connection (llhttp keeps its own state)."""
+        self.raw: List[Tuple[bytes, bytes]] = []
+        self.body: Optional[bytearray] = None
         self.done = False
         self.headers_done = False
-        self.head_bytes = 0
         self.close_delimited = False
         self.keep_alive = False
-        self.parser = httptools.HttpResponseParser(self)
 
     def on_message_begin(self) -> None:
         if self.done:  # bytes after the reply: the connection is not clean to reuse
             self.keep_alive = False
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        key = name.decode("latin-1").lower()
-        text = value.decode("latin-1")
-        prev = self.headers.get(key)
-        self.headers[key] = text if prev is None else f"{prev}, {text}"
+        self.raw.append((name, value))
 
     def on_headers_complete(self) -> None:
         self.headers_done = True
         # Asked here: once the message is complete llhttp has reset its state.
         self.keep_alive = self.parser.should_keep_alive()
-        h = self.headers
-        if "content-length" not in h and "chunked" not in h.get("transfer-encoding", "").lower():
-            self.close_delimited = True
+        framed = False
+        for name, value in self.raw:
+            if len(name) == 14 and name.lower() == b"content-length":
+                framed = True
+            elif len(name) == 17 and name.lower() == b"transfer-encoding" and b"chunked" in value.lower():
+                framed = True
+        self.close_delimited = not framed
 
     def on_body(self, data: bytes) -> None:
+        if self.body is None:
+            self.body = bytearray()
         if len(self.body) + len(data) > MAX_REPLY_BODY:
             raise TransportError(f"the reply body is larger than {MAX_REPLY_BODY} bytes", request_sent=True)
         self.body += data
@@ -462,21 +501,19 @@ class _ReplyParser:
 def read_response(conn: Connection, timeout: float) -> Response:
     """Read one reply within ``timeout`` seconds in all. Raises TransportError/TimeoutError."""
     sock = conn.sock
-    rp = _ReplyParser()
+    rp = conn.reply_parser
+    if rp is None:
+        rp = conn.reply_parser = _ReplyParser()
+    else:
+        rp.reset()
     parser = rp.parser
-    deadline = time.monotonic() + timeout
-    received = 0
+    deadline = _monotonic() + timeout
     # The first wait needs no settimeout (an ioctl) when the socket already waits ``timeout``:
     # the deadline was set a moment ago. Later waits get what is left of it.
-    exact = sock.gettimeout() == timeout
-    while not rp.done:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError(f"no complete reply within {timeout}s", request_sent=True)
-        if exact:
-            exact = False
-        else:
-            sock.settimeout(remaining)
+    if sock.gettimeout() != timeout:
+        sock.settimeout(timeout)
+    received = 0
+    while True:
         try:
             data = sock.recv(65536)
         except socket.timeout:
@@ -486,7 +523,6 @@ def read_response(conn: Connection, timeout: float) -> Response:
                                  request_sent=True) from None
         if not data:
             if rp.headers_done and rp.close_delimited:
-                rp.done = True
                 break
             what = "before replying" if received == 0 else "in the middle of the reply"
             raise TransportError(f"the server closed the connection {what}", request_sent=True)
@@ -499,13 +535,19 @@ def read_response(conn: Connection, timeout: float) -> Response:
             raise TransportError("the server asked for a protocol upgrade", request_sent=True) from None
         except httptools.HttpParserError as exc:
             raise TransportError(f"malformed reply: {exc}", request_sent=True) from None
-        if rp.done and not rp.headers_done:
-            raise TransportError("malformed reply", request_sent=True)
+        if rp.done:
+            if not rp.headers_done:
+                raise TransportError("malformed reply", request_sent=True)
+            break
+        remaining = deadline - _monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"no complete reply within {timeout}s", request_sent=True)
+        sock.settimeout(remaining)
     status = parser.get_status_code()
-    keep = rp.keep_alive and not rp.close_delimited
     if 100 <= status < 200:
         raise TransportError(f"unexpected interim reply {status}", request_sent=True)
-    return Response(status, rp.headers, bytes(rp.body), keep)
+    body = rp.body
+    return Response(status, rp.raw, bytes(body) if body else b"", rp.keep_alive and not rp.close_delimited)
 
 
 def try_read_early_response(conn: Connection, timeout: float, wait: float = 0.0) -> Optional[Response]:
