@@ -13,6 +13,7 @@ import sys
 
 import oss2.utils
 import pytest
+from conftest import print_past_capture
 from fastcrc import crc64 as fastcrc64
 
 from ossfast._backend import impl
@@ -83,15 +84,8 @@ def _write_table(w):
 @pytest.fixture(scope="module", autouse=True)
 def ratio_table(request):
     yield
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    if reporter is None or not _results:
-        return
-    if capture is None:
-        _write_table(reporter.write_line)
-    else:  # output during teardown is otherwise captured, and shown only on failure
-        with capture.global_and_fixture_disabled():
-            _write_table(reporter.write_line)
+    if _results:
+        print_past_capture(request, _write_table)
 
 
 # ossfast and fastcrc alternate, size by size, so that both see the same machine state.

@@ -12,6 +12,7 @@ import hmac
 import os
 
 import pytest
+from conftest import print_past_capture
 
 from ossfast._backend import impl
 
@@ -47,15 +48,8 @@ def _run(benchmark, group, role, func, big):
 @pytest.fixture(scope="module", autouse=True)
 def ratio_table(request):
     yield
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    if reporter is None or not _results:
-        return
-    if capture is not None:  # print past pytest's output capture, without needing -s
-        with capture.global_and_fixture_disabled():
-            _print_table(reporter.write_line)
-    else:
-        _print_table(reporter.write_line)
+    if _results:
+        print_past_capture(request, _print_table)
 
 
 def _print_table(w):

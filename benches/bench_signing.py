@@ -16,6 +16,7 @@ from __future__ import annotations
 import oss2
 import oss2.http
 import pytest
+from conftest import print_past_capture
 from oss2.http import CaseInsensitiveDict
 
 from ossfast._backend import impl
@@ -67,15 +68,8 @@ def _write_table(w):
 @pytest.fixture(scope="module", autouse=True)
 def ratio_table(request):
     yield
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    if reporter is None or not _results:
-        return
-    if capture is None:
-        _write_table(reporter.write_line)
-    else:  # output during teardown is otherwise captured, and shown only on failure
-        with capture.global_and_fixture_disabled():
-            _write_table(reporter.write_line)
+    if _results:
+        print_past_capture(request, _write_table)
 
 
 # ---- the two ways of building and signing the same request --------------------------

@@ -160,3 +160,17 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
 def _fmt_rate(stats: Any, unit: str, nbytes: int) -> str:
     r = _rate(stats, unit, nbytes)
     return f"{r:,.0f}/s" if unit == "req/s" else f"{r:.2f} GB/s"
+
+
+def print_past_capture(request: Any, write_table: Any) -> None:
+    """Call ``write_table(write_line)`` so its lines reach the terminal even from a fixture's
+    teardown, where pytest would otherwise capture them (shown only on failure)."""
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None:
+        return
+    if capture is None:
+        write_table(reporter.write_line)
+    else:
+        with capture.global_and_fixture_disabled():
+            write_table(reporter.write_line)
