@@ -48,6 +48,8 @@ class Body:
     kind = "body"
     length: int = 0
     replayable = True
+    #: CRC-64/XZ of the whole body when already known (computed with Content-MD5), else None
+    crc: Optional[int] = None
 
     def rewind(self) -> None:
         """Get ready to send again from the start (only when ``replayable``)."""

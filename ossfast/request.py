@@ -364,18 +364,24 @@ def build(*, route: Any, token: Any, status: Any, body: Any, fwd: Optional[Mappi
 
 
 def _compute_md5(b: _body.Body) -> str:
+    """Content-MD5 of the body, with its CRC-64 from the same pass (one C call per chunk):
+    the CRC is kept on the body so that sending does not hash it again."""
     import base64
 
-    from .checksum import Md5, md5
+    from ._backend import impl
 
     if isinstance(b, _body.MemoryBody):
-        return base64.b64encode(md5(b.view)).decode("ascii")
+        h = impl.Md5()
+        b.crc = impl.digest([b.view], 0, h)
+        return base64.b64encode(h.digest()).decode("ascii")
     if isinstance(b, _body.FileBody) and b.replayable:
-        h = Md5()
+        h = impl.Md5()
+        crc = 0
         buf = bytearray(min(_body.CHUNK, max(b.length, 1)))
         for chunk in b.read_chunks(buf):
-            h.update(chunk)
+            crc = impl.digest([chunk], crc, h)
         b.rewind()
+        b.crc = crc
         return base64.b64encode(h.digest()).decode("ascii")
     raise _fail("content_md5", "needs an in-memory or seekable body; give the base64 value instead")
 

@@ -315,7 +315,7 @@ def send_request(conn: Connection, head: bytes, body: _body.Body,
     total = body.length
     try:
         if isinstance(body, _body.MemoryBody):
-            _send_memory(conn, head, body.view, out, progress)
+            _send_memory(conn, head, body.view, out, progress, body.crc)
         else:
             sock.sendall(head)
             out.head_sent = len(head)
@@ -324,7 +324,7 @@ def send_request(conn: Connection, head: bytes, body: _body.Body,
                     _send_file_sendfile(sock, body, out, progress)
                 else:
                     _send_chunks(sock, body.read_chunks(bytearray(min(FILE_BUFFER, max(total, 1)))),
-                                 total, out, progress)
+                                 total, out, progress, body.crc)
             else:
                 assert isinstance(body, _body.IterBody)
                 _send_chunks(sock, body.chunks(), total, out, progress)
@@ -335,11 +335,12 @@ def send_request(conn: Connection, head: bytes, body: _body.Body,
 
 
 def _send_memory(conn: Connection, head: bytes, view: memoryview, out: SendOutcome,
-                 progress: Optional[Callable[[int, int], Any]]) -> None:
+                 progress: Optional[Callable[[int, int], Any]], known_crc: Optional[int] = None) -> None:
+    """``known_crc``: the body's CRC when already computed (with Content-MD5)."""
     sock = conn.sock
     n = len(view)
     if n + len(head) <= SMALL_BODY:
-        out.crc64 = impl.crc64(view) if n else 0
+        out.crc64 = known_crc if known_crc is not None else impl.crc64(view) if n else 0
         if conn.plain and _HAS_SENDMSG and n:
             sent = sock.sendmsg([head, view])
             if sent < len(head):
@@ -361,9 +362,11 @@ def _send_memory(conn: Connection, head: bytes, view: memoryview, out: SendOutco
             progress(n, n)
         return
     fut: Optional[Future] = None
-    if n >= PARALLEL_CRC and _PARALLEL_OK:
+    hash_here = known_crc is None
+    if hash_here and n >= PARALLEL_CRC and _PARALLEL_OK:
         # Hash in another thread (the C call releases the GIL) while this one sends.
         fut = _hash_pool().submit(impl.crc64, view)
+        hash_here = False
     crc = 0
     sock.sendall(head)
     out.head_sent = len(head)
@@ -371,7 +374,7 @@ def _send_memory(conn: Connection, head: bytes, view: memoryview, out: SendOutco
     try:
         for off in range(0, n, chunk):
             piece = view[off:off + chunk]
-            if fut is None:
+            if hash_here:
                 crc = impl.crc64(piece, crc)
             sock.sendall(piece)
             out.body_sent += len(piece)
@@ -380,20 +383,21 @@ def _send_memory(conn: Connection, head: bytes, view: memoryview, out: SendOutco
     finally:
         if fut is not None:
             crc = fut.result()
-    out.crc64 = crc
+    out.crc64 = known_crc if known_crc is not None else crc
 
 
 def _send_chunks(sock: socket.socket, chunks: Any, total: int, out: SendOutcome,
-                 progress: Optional[Callable[[int, int], Any]]) -> None:
+                 progress: Optional[Callable[[int, int], Any]], known_crc: Optional[int] = None) -> None:
     crc = 0
-    digest = impl.crc64
+    digest = impl.crc64 if known_crc is None else None
     for piece in chunks:
-        crc = digest(piece, crc)
+        if digest is not None:
+            crc = digest(piece, crc)
         sock.sendall(piece)
         out.body_sent += len(piece)
         if progress is not None:
             progress(out.body_sent, total)
-    out.crc64 = crc
+    out.crc64 = known_crc if known_crc is not None else crc
 
 
 def _crc_file(fd: int, start: int, length: int, stop: threading.Event) -> int:
@@ -417,7 +421,9 @@ def _send_file_sendfile(sock: socket.socket, body: _body.FileBody, out: SendOutc
     assert body.fd is not None
     total = body.length
     stop = threading.Event()
-    fut = _hash_pool().submit(_crc_file, body.fd, body.start, total, stop)
+    fut: Optional[Future] = None
+    if body.crc is None:  # not already hashed with Content-MD5
+        fut = _hash_pool().submit(_crc_file, body.fd, body.start, total, stop)
     sfd = sock.fileno()
     off = body.start
     chunk = _body.CHUNK
@@ -442,7 +448,7 @@ def _send_file_sendfile(sock: socket.socket, body: _body.FileBody, out: SendOutc
     finally:
         if not ok:
             stop.set()
-        crc = fut.result()
+        crc = fut.result() if fut is not None else body.crc
     out.crc64 = crc
     try:
         body.fobj.seek(body.start + total)

@@ -320,3 +320,20 @@ def test_fc_event_helpers():
     for bad in (b"not json", "[]", {"getObjectContext": {"outputRoute": ROUTE}}, {}):
         with pytest.raises(InvalidRequestError):
             ossfast.fc.ObjectContext.from_event(bad)
+
+
+@pytest.mark.parametrize("size", [100, 70_000, 9 * 1024 * 1024 + 1])
+def test_content_md5_one_pass_crc_matches(recording_server, tmp_path, size):
+    """With content_md5=True the CRC comes from the MD5 pass; it must still be the body's."""
+    data = os.urandom(size)
+    path = tmp_path / "b.bin"
+    path.write_bytes(data)
+    with make_client(recording_server) as c:
+        r1 = c.write_get_object_response(ROUTE, TOKEN, 200, data, content_md5=True)
+        with open(path, "rb") as f:
+            r2 = c.write_get_object_response(ROUTE, TOKEN, 200, f, content_md5=True)
+        r3 = c.write_get_object_response(ROUTE, TOKEN, 200, io.BytesIO(data), content_md5=True)
+    for r in (r1, r2, r3):
+        assert r.crc64 == ref_crc64(data)
+    for req in recording_server.wait_for(3):
+        assert req.crc64 == ref_crc64(data) and req.body_length == size

@@ -12,7 +12,9 @@ import pytest
 
 import ossfast
 from ossfast import Credentials, InvalidRequestError
-from ossfast.request import ALLOWED_STATUS, FWD_HEADERS, region_from_route
+from ossfast.request import ALLOWED_STATUS, FWD_HEADERS
+from ossfast.signing import region_from_route
+from test_signing import frozen_oss2_clock  # noqa: F401  (a fixture)
 
 HERE = os.path.dirname(__file__)
 ROUTE = "fc-ap-01-111933544165xxxx-opap.oss-cn-qingdao-internal.oss-object-process.aliyuncs.com"
@@ -271,3 +273,80 @@ def test_random_valid_requests_round_trip_headers():
             if name in kw:
                 assert d[h] == kw[name]
         assert int(d["Content-Length"]) == len(body)
+
+
+# ------------------------------------------------------------ prepare() vs the SDKs
+
+def _random_prepare_args(rng: random.Random):
+    region = rng.choice(["cn-hangzhou", "cn-qingdao", "ap-southeast-1", "us-west-1"])
+    route = f"fc-ap-01-{rng.randrange(10**15, 10**16)}-opap.oss-{region}{rng.choice(['', '-internal'])}" \
+            ".oss-object-process.aliyuncs.com"
+    token = "OSSV1#" + "".join(rng.choice(string.ascii_letters + string.digits + "+/=") for _ in range(30))
+    printable = string.ascii_letters + string.digits + " -_.;=/,()"
+    kw = {}
+    for name, _h in FWD_HEADERS:
+        if name in ("content_range", "expires", "last_modified") or rng.random() < 0.5:
+            continue
+        kw[name] = ("".join(rng.choice(printable) for _ in range(rng.randint(1, 30))).strip() or "v")
+    if rng.random() < 0.3:
+        kw["last_modified"] = "Tue, 31 Oct 2023 03:17:58 GMT"
+    if rng.random() < 0.5:
+        kw["headers"] = {f"x-oss-meta-k{i}": str(rng.random()) for i in range(rng.randint(1, 3))}
+    kw["content_md5"] = rng.random() < 0.3
+    body = rng.randbytes(rng.randint(0, 200))
+    when = dt.datetime.fromtimestamp(rng.randrange(946684800, 2145916800), dt.timezone.utc)
+    sts = "CAIS" + "".join(rng.choice(string.ascii_letters) for _ in range(40)) if rng.random() < 0.5 else None
+    return region, route, token, kw, body, when, sts
+
+
+def test_prepare_signatures_match_oss2(frozen_oss2_clock):
+    """The Authorization of prepare()'s head equals what oss2 computes for the same headers."""
+    import re
+
+    import oss2
+    import oss2.http
+    from oss2.credentials import StaticCredentialsProvider
+
+    rng = random.Random(20231031)
+    for i in range(400):
+        region, route, token, kw, body, when, sts = _random_prepare_args(rng)
+        version = "v1" if i % 2 else "v4"
+        c = client(credentials=Credentials("LTAIak", "secret-sk", sts), signature_version=version)
+        p = c.prepare(route, token, 200, body, date=when, **kw)
+        headers = dict(p.headers)
+        ours = headers.pop("Authorization")
+        frozen_oss2_clock["epoch"] = int(when.timestamp())
+        if version == "v1":
+            auth = oss2.StsAuth("LTAIak", "secret-sk", sts) if sts else oss2.Auth("LTAIak", "secret-sk")
+            req = oss2.http.Request("POST", f"https://{route}/", params={"x-oss-write-get-object-response": ""},
+                                    headers=headers)
+            auth._sign_request(req, "", "")
+            assert req.headers["authorization"] == ours
+        else:
+            auth = oss2.ProviderAuthV4(StaticCredentialsProvider("LTAIak", "secret-sk", sts))
+            req = oss2.http.Request("POST", f"https://{route}/", params={"x-oss-write-get-object-response": ""},
+                                    headers=headers, region=region, product="oss")
+            auth._sign_request(req, "", "")
+            theirs = re.search(r"Signature=([0-9a-f]{64})", req.headers["authorization"]).group(1)
+            assert ours.endswith("Signature=" + theirs)
+            assert f"Credential=LTAIak/{when:%Y%m%d}/{region}/oss/aliyun_v4_request" in ours
+
+
+def test_prepare_signatures_match_alibabacloud_oss_v2():
+    from alibabacloud_oss_v2 import signer as v2signer
+    from alibabacloud_oss_v2.types import Credentials as V2Credentials
+    from alibabacloud_oss_v2.types import HttpRequest as V2HttpRequest
+    from alibabacloud_oss_v2.types import SigningContext
+
+    rng = random.Random(77)
+    for _ in range(400):
+        region, route, token, kw, body, when, sts = _random_prepare_args(rng)
+        p = client(credentials=Credentials("LTAIak", "secret-sk", sts)).prepare(
+            route, token, 200, body, date=when, **kw)
+        headers = dict(p.headers)
+        ours = headers.pop("Authorization")
+        req = V2HttpRequest("POST", f"https://{route}/?x-oss-write-get-object-response", headers=headers)
+        ctx = SigningContext(product="oss", region=region, request=req,
+                             credentials=V2Credentials("LTAIak", "secret-sk", sts), signing_time=when)
+        v2signer.SignerV4().sign(ctx)
+        assert req.headers["Authorization"] == ours
