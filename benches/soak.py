@@ -15,6 +15,7 @@ exception outside ossfast's hierarchy, or descriptors left open.
 from __future__ import annotations
 
 import argparse
+import array
 import collections
 import gc
 import logging
@@ -149,14 +150,22 @@ class Stats:
         self.bytes_ok = 0
         self.failures = collections.Counter()
         self.unexpected = []
-        self.successes = {}  # token -> crc64
+        # (thread << 32 | request number, crc64) of every success, 16 bytes each, so that the
+        # bookkeeping does not show up as the sender's memory growth
+        self.success_keys = array.array("Q")
+        self.success_crcs = array.array("Q")
 
-    def success(self, token, crc, n):
+    def success(self, key, crc, n):
         with self.lock:
             self.requests += 1
             self.ok += 1
             self.bytes_ok += n
-            self.successes[token] = crc
+            self.success_keys.append(key)
+            self.success_crcs.append(crc)
+
+    def successes(self):
+        for key, crc in zip(self.success_keys, self.success_crcs):
+            yield token_of(key >> 32, key & 0xFFFFFFFF), crc
 
     def failure(self, exc):
         with self.lock:
@@ -180,13 +189,17 @@ class RetryCounter(logging.Handler):
             self.reasons[re.sub(r"\d+(\.\d+)?", "N", reason)[:60]] += 1
 
 
+def token_of(n, i):
+    return f"s{n}-{i}"
+
+
 def worker(n, client, refused, blob, path, args, deadline, stats):
     rng = random.Random(args.seed * 1000 + n)
     i = 0
     with open(path, "rb") as f:
         while time.monotonic() < deadline:
             i += 1
-            token = f"s{n}-{i}"
+            token = token_of(n, i)
             large = rng.random() < args.large_share
             size = rng.randint(1 * MiB, args.max_large) if large else rng.randint(0, 64 * 1024)
             start = rng.randint(0, len(blob) - size)
@@ -207,7 +220,7 @@ def worker(n, client, refused, blob, path, args, deadline, stats):
                 r = target.write_get_object_response(ROUTE, token, 200, body, **kw)
                 if r.crc64 != want or r.bytes_sent != size:
                     stats.unexpected.append(f"{token}: result crc/bytes wrong")
-                stats.success(token, want, size)
+                stats.success(n << 32 | i, want, size)
             except Exception as exc:  # counted by kind
                 stats.failure(exc)
 
@@ -284,7 +297,7 @@ def main(argv=None):
     rss1, fds1 = rss_mib(), open_fds()
 
     false_successes = []
-    for token, crc in stats.successes.items():
+    for token, crc in stats.successes():
         got = server["seen"].get(token, [])
         if not any(complete and c == crc for complete, c, _ in got):
             false_successes.append((token, got))
