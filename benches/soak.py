@@ -288,13 +288,13 @@ def main(argv=None):
     elapsed = time.monotonic() - started
     client.close()
     refused.close()
+    gc.collect()
+    rss1, fds1 = rss_mib(), open_fds()  # before the server's summary is loaded here
     closed_port.close()
     parent.send("stop")
     server = parent.recv()
     proc.join(10)
     os.unlink(path)
-    gc.collect()
-    rss1, fds1 = rss_mib(), open_fds()
 
     false_successes = []
     for token, crc in stats.successes():

@@ -60,8 +60,9 @@ _crc_seconds = {}
 
 
 def crc_cost(n: int) -> float:
-    """Seconds this backend needs to CRC n bytes: a send that fails still finishes hashing
-    what it handed to the hashing thread (the pure-Python CRC runs at a few MB/s)."""
+    """Seconds this backend needs to CRC n bytes: each slice is hashed before it is sent, and
+    the pure-Python CRC runs at a few MB/s, so on that backend a failing send of a big body
+    may take that long on top of its timeout (zero on the native backend)."""
     if ossfast.backend == "native":
         return 0.0
     if n not in _crc_seconds:
