@@ -2,8 +2,10 @@
  * ossfast.h - the whole C API of the ossfast core.
  *
  * C99, no dependencies beyond libc and compiler intrinsics. Knows nothing of
- * Python: every function works on caller-owned memory and never allocates,
- * except the V4 key cache, which is created and freed explicitly.
+ * Python: every function works on caller-owned memory. Allocation happens only
+ * for the V4 key cache (created and freed explicitly) and, briefly, inside the
+ * signers for oversized input (a header block over 4 KiB, text to hash over
+ * 8 KiB, a secret over ~247 bytes), freed before they return.
  *
  * The block between the cffi markers below is read verbatim by
  * ossfast/_build.py as the cffi cdef, so it must stay within what cffi's

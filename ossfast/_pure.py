@@ -234,8 +234,8 @@ def _sign_headers(headers: Any, v4: bool, additional: bytes = b"") -> "list[tupl
     keep.sort(key=lambda h: h[0])
     for i in range(1, len(keep)):
         if keep[i][0] == keep[i - 1][0]:
-            name = keep[i][0].decode("latin-1")
-            raise _InvalidRequestError(f"cannot sign: signed header {name!r} appears more than once", name)
+            dup = keep[i][0].decode("latin-1")
+            raise _InvalidRequestError(f"cannot sign: signed header {dup!r} appears more than once", dup)
     return keep
 
 
@@ -366,6 +366,6 @@ def v4_signer(cache: Optional[V4Cache], secret: bytes, method: bytes, uri: bytes
     a, r, p = bytes(additional), bytes(region), bytes(product)
 
     def sign(headers: bytes) -> bytes:
-        return v4_sign(cache, *args, headers, a, r, p).encode("ascii")
+        return v4_sign(cache, args[0], args[1], args[2], args[3], headers, a, r, p).encode("ascii")
 
     return sign

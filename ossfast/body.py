@@ -151,7 +151,6 @@ class FileBody(Body):
 
 class IterBody(Body):
     kind = "iterator"
-    replayable = False
 
     def __init__(self, iterable: Any, content_length: int) -> None:
         self.length = content_length

@@ -30,7 +30,7 @@ import math
 import re
 import time
 from datetime import datetime
-from typing import Any, Iterable, List, NamedTuple, Optional, Tuple, Union
+from typing import Any, Callable, Iterable, List, NamedTuple, Optional, Tuple, Union
 
 from ._backend import impl
 from .credentials import Credentials
@@ -240,6 +240,7 @@ _NO_SECOND = _Second(-1, (), b"", b"", "")
 
 class _SignerBase:
     __slots__ = ("credentials", "_secret", "_token", "_wgor", "_second")
+    _wgor: Callable[[bytes], bytes]  # the bound one-call signer, set by each subclass
 
     def __init__(self, credentials: Credentials) -> None:
         self.credentials = _credentials(credentials)

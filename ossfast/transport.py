@@ -449,7 +449,7 @@ def _send_file_sendfile(sock: socket.socket, body: _body.FileBody, out: SendOutc
         if not ok:
             stop.set()
         crc = fut.result() if fut is not None else body.crc
-    out.crc64 = crc
+    out.crc64 = crc if crc is not None else 0
     try:
         body.fobj.seek(body.start + total)
     except (OSError, ValueError, AttributeError):
