@@ -9,7 +9,14 @@ from .aio import AsyncClient
 from .checksum import crc64, crc64_combine, md5
 from .client import Client, Result, Retry, write_get_object_response
 from .credentials import Credentials
-from .errors import InvalidRequestError, OssfastError, ServerError, TimeoutError, TransportError
+from .errors import (
+    CertificateError,
+    InvalidRequestError,
+    OssfastError,
+    ServerError,
+    TimeoutError,
+    TransportError,
+)
 from .request import PreparedRequest
 
 __version__ = "0.1.0"
@@ -22,5 +29,6 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 __all__ = [
     "backend", "crc64", "crc64_combine", "md5", "Credentials", "Client", "AsyncClient", "Result",
     "Retry", "PreparedRequest", "write_get_object_response", "fc",
-    "OssfastError", "InvalidRequestError", "ServerError", "TransportError", "TimeoutError",
+    "OssfastError", "InvalidRequestError", "ServerError", "TransportError", "CertificateError",
+    "TimeoutError",
 ]

@@ -178,6 +178,9 @@ class IterBody(Body):
             self._first = self._next()
         except TypeError as exc:
             raise InvalidRequestError(str(exc), field="body") from None
+        if self._first is None and self.length > 0:
+            raise InvalidRequestError(
+                f"body: the iterator is empty but content_length={self.length}", field="body")
         if self._first is not None and len(self._first) > self.length:
             raise InvalidRequestError(
                 f"body: the iterator yielded more than content_length={self.length} bytes", field="body")

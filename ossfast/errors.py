@@ -63,8 +63,16 @@ class TransportError(OssfastError, ConnectionError):
         self.bytes_sent = bytes_sent
 
 
+class CertificateError(TransportError):
+    """The server's TLS certificate failed verification (wrong name, expired, untrusted).
+
+    Never retried: another attempt meets the same certificate.
+    """
+
+
 class TimeoutError(TransportError, builtins.TimeoutError):  # noqa: A001 - the contract name
     """Connecting, sending or waiting for the reply took longer than the timeout."""
 
 
-__all__ = ["OssfastError", "InvalidRequestError", "ServerError", "TransportError", "TimeoutError"]
+__all__ = ["OssfastError", "InvalidRequestError", "ServerError", "TransportError", "CertificateError",
+           "TimeoutError"]

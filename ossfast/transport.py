@@ -37,7 +37,7 @@ import httptools
 from . import body as _body
 from ._backend import impl
 from ._backend import name as _backend_name
-from .errors import TimeoutError, TransportError
+from .errors import CertificateError, TimeoutError, TransportError
 
 log = logging.getLogger("ossfast.transport")
 
@@ -139,10 +139,6 @@ class SendOutcome:
     crc64: int = 0
     complete: bool = False
     extra: Dict[str, Any] = field(default_factory=dict)
-
-
-class CertificateError(TransportError):
-    """The server's TLS certificate failed verification (bad name, expired, untrusted): never retried."""
 
 
 class Connection:

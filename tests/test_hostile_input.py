@@ -216,13 +216,14 @@ REQUEST_CASES = [
     Case("content_md5-of-iterator", "content_md5",
          lambda: ((ROUTE, TOKEN, 200, iter([b"a"])), {"content_length": 1, "content_md5": True})),
     Case("progress-not-callable", "progress", call(progress="print")),
+    Case("body-empty-iterator-with-length", "body",
+         lambda: ((ROUTE, TOKEN, 200, iter([])), {"content_length": 5})),
     Case("unknown-keyword", "colour", call(colour="blue"), TYPE),
     Case("misspelt-keyword", "contenttype", call(contenttype="text/plain"), TYPE),
 ]
 
 LATE_BAD_ITERATORS = [
     # (id, items, content_length, the message must contain)
-    ("empty", [], 5, "ended after 0"),
     ("short", [b"abc", b"de"], 10, "ended after 5"),
     ("short-empty-items", [b"abc", b"", b""], 4, "ended after 3"),
     ("long", [b"abc", b"defgh"], 6, "more than"),
