@@ -7,7 +7,7 @@ CSRC   := $(wildcard csrc/*.c csrc/*.h)
 STAMP  := $(VENV)/.installed
 export PYTHONDEVMODE := 1
 
-.PHONY: all venv build test test-native test-python test-asan valgrind bench fuzz clean
+.PHONY: all venv build test test-native test-python test-asan valgrind bench soak fuzz clean
 
 all: build
 
@@ -52,7 +52,11 @@ valgrind: build
 	bash tools/valgrind.sh
 
 bench: build
-	$(PYTEST) -q -o python_files='bench_*.py' benches --benchmark-columns=min,median,mean,ops
+	PYTHONDEVMODE= $(PYTEST) -q -o python_files='bench_*.py' benches --benchmark-columns=min,median,mean,ops
+
+# Ten minutes of mixed requests with random faults (not in CI).
+soak: build
+	PYTHONDEVMODE= $(PY) benches/soak.py
 
 fuzz: build
 	bash tools/fuzz.sh

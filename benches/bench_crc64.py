@@ -31,6 +31,9 @@ TYPICAL_LEN2 = 5 << 20
 _GROUPS = {f"crc64-{name}": ("ossfast.crc64", "fastcrc crc64.xz", n, ("ratio", t))
            for (name, n), t in zip(SIZES.items(), (1.0, 1.3, 1.2, 0.5))}
 _GROUPS["per-body-4KiB"] = ("ossfast.crc64", "oss2 Crc64()+update", SIZES["4KiB"], ("ratio", 1000.0))
+# The fixed cost per body alone (what the issue calls oss2's ~300 us "just to create its CRC
+# object"): oss2 building its Crc64 object, against one ossfast call on an empty body.
+_GROUPS["per-body-fixed"] = ("ossfast.crc64(b'')", "oss2 Crc64()", 0, ("ratio", 1000.0))
 _GROUPS["combine-worst"] = ("crc64_combine(2**64-1)", "oss2 Crc64.combine", 0, ("time", 2e-6))
 _GROUPS["combine-5MiB"] = ("crc64_combine(5 MiB)", None, 0, ("time", 2e-6))
 
@@ -115,6 +118,16 @@ def test_per_body_oss2(benchmark):
         return c.crc
 
     assert _run(benchmark, "per-body-4KiB", "baseline", body, 200e-6) == impl.crc64(data)
+
+
+def test_per_body_fixed_ossfast(benchmark):
+    crc64 = impl.crc64
+    _run(benchmark, "per-body-fixed", "ossfast", lambda: crc64(b""), 150e-9)
+
+
+def test_per_body_fixed_oss2(benchmark):
+    new = oss2.utils.Crc64
+    _run(benchmark, "per-body-fixed", "baseline", lambda: new(), 200e-6)
 
 
 def test_combine_worst_ossfast(benchmark):
