@@ -15,7 +15,11 @@ State rules of a connection:
 * when a send fails, a reply the server sent before it stopped reading (an
   early 4xx/5xx) is read if it is already there; no time goes to waiting for one;
 * a TLS certificate that fails verification raises ``CertificateError`` (a
-  ``TransportError``), which the client never retries.
+  ``TransportError``), which the client never retries;
+* waits are bounded by the kernel on plain TCP (a blocking socket with
+  SO_RCVTIMEO/SO_SNDTIMEO: no poll() before every send and receive) and by
+  Python's socket timeout on TLS; either way a wait that runs out is a
+  ``TimeoutError``.
 """
 from __future__ import annotations
 
@@ -142,7 +146,8 @@ class SendOutcome:
 
 
 class Connection:
-    __slots__ = ("sock", "key", "plain", "uses", "idle_since", "_poller", "reply_parser", "__weakref__")
+    __slots__ = ("sock", "key", "plain", "uses", "idle_since", "_poller", "reply_parser", "wait",
+                 "__weakref__")
 
     def __init__(self, sock: socket.socket, key: Tuple[str, str, int], plain: bool) -> None:
         self.sock = sock
@@ -152,6 +157,21 @@ class Connection:
         self.idle_since = 0.0
         self._poller: Optional[Any] = None  # made on first use; the fd is fixed for life
         self.reply_parser: Optional["_ReplyParser"] = None  # reused across keep-alive replies
+        self.wait: Optional[float] = None  # what set_wait() last set
+
+    def set_wait(self, seconds: float) -> None:
+        """How long one send or receive may wait (a syscall, so only when it changes)."""
+        if seconds == self.wait:
+            return
+        if self.plain:
+            # At least 1 ms: a zero timeval would mean "wait forever".
+            us = max(1000, int(seconds * 1e6))
+            tv = struct.pack("ll", us // 1000000, us % 1000000)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
+        else:
+            self.sock.settimeout(seconds)
+        self.wait = seconds
 
     def is_stale(self) -> bool:
         """True when the idle socket is readable: closed by the peer, or unexpected data."""
@@ -237,8 +257,7 @@ class Pool:
                 log.debug("dropping a stale pooled connection to %s:%s", key[1], key[2])
                 conn.close()
                 continue
-            if conn.sock.gettimeout() != timeout.read:  # settimeout is a syscall (ioctl)
-                conn.sock.settimeout(timeout.read)
+            conn.set_wait(timeout.read)
             return conn, True
         return self._connect(key, timeout), False
 
@@ -263,10 +282,18 @@ class Pool:
         except (ssl.SSLError, OSError) as exc:
             sock.close()
             raise TransportError(f"TLS handshake with {host}:{port} failed: {exc}") from None
-        sock.settimeout(timeout.read)
+        plain = scheme == "http"
+        conn = Connection(sock, key, plain)
+        try:
+            if plain:
+                sock.settimeout(None)  # blocking: the kernel bounds each wait (set_wait)
+            conn.set_wait(timeout.read)
+        except OSError as exc:
+            conn.close()
+            raise TransportError(f"cannot set up the connection to {host}:{port}: {exc}") from None
         with self._lock:
             self.connections_opened += 1
-        return Connection(sock, key, plain=(scheme == "http"))
+        return conn
 
     def release(self, conn: Connection) -> None:
         conn.uses += 1
@@ -292,7 +319,7 @@ class Pool:
 
 def _io_error(exc: BaseException, what: str, outcome: SendOutcome) -> TransportError:
     sent = outcome.head_sent > 0
-    if isinstance(exc, socket.timeout):
+    if isinstance(exc, (socket.timeout, BlockingIOError)):  # EAGAIN: SO_SNDTIMEO ran out
         return TimeoutError(f"{what} timed out", request_sent=sent, bytes_sent=outcome.body_sent)
     reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
     return TransportError(f"{what} failed: {reason}", request_sent=sent, bytes_sent=outcome.body_sent)
@@ -430,10 +457,8 @@ def _send_file_sendfile(sock: socket.socket, body: _body.FileBody, out: SendOutc
             try:
                 n = os.sendfile(sfd, body.fd, off, want)
             except BlockingIOError:
-                # The socket has a timeout, so it is non-blocking underneath: wait for room.
-                if not select.select([], [sock], [], sock.gettimeout())[1]:
-                    raise socket.timeout("sendfile made no progress") from None
-                continue
+                # A plain socket is blocking with SO_SNDTIMEO: EAGAIN means the wait ran out.
+                raise socket.timeout("sendfile made no progress") from None
             if n == 0:
                 raise OSError(errno.EIO, "the file ended before its declared length")
             off += n
@@ -510,15 +535,14 @@ def read_response(conn: Connection, timeout: float) -> Response:
         rp.reset()
     parser = rp.parser
     deadline = _monotonic() + timeout
-    # The first wait needs no settimeout (an ioctl) when the socket already waits ``timeout``:
-    # the deadline was set a moment ago. Later waits get what is left of it.
-    if sock.gettimeout() != timeout:
-        sock.settimeout(timeout)
+    # The first wait needs no syscall when the socket already waits ``timeout``: the deadline
+    # was set a moment ago. Later waits get what is left of it.
+    conn.set_wait(timeout)
     received = 0
     while True:
         try:
             data = sock.recv(65536)
-        except socket.timeout:
+        except (socket.timeout, BlockingIOError):  # BlockingIOError: SO_RCVTIMEO ran out
             raise TimeoutError(f"no complete reply within {timeout}s", request_sent=True) from None
         except (OSError, ssl.SSLError) as exc:
             raise TransportError(f"reading the reply failed: {getattr(exc, 'strerror', None) or exc}",
@@ -544,7 +568,7 @@ def read_response(conn: Connection, timeout: float) -> Response:
         remaining = deadline - _monotonic()
         if remaining <= 0:
             raise TimeoutError(f"no complete reply within {timeout}s", request_sent=True)
-        sock.settimeout(remaining)
+        conn.set_wait(remaining)
     status = parser.get_status_code()
     if 100 <= status < 200:
         raise TransportError(f"unexpected interim reply {status}", request_sent=True)
