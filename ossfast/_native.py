@@ -120,16 +120,44 @@ _spare20: "list[Any]" = []
 _spare32: "list[Any]" = []
 
 
-def md5(data: Any) -> bytes:
-    buf = data if type(data) is bytes else _buffer(data, "md5")
-    try:
-        out = _spare16.pop()
-    except IndexError:
-        out = _alloc(_CHAR16)
-    _md5(buf, len(buf), out)
-    digest = _unpack(out, 16)
-    _spare16.append(out)
-    return digest
+def _digest_function(cfunc: Any, size: int, spare: "list[Any]", ctype: Any, name: str) -> Any:
+    """A one-shot hash of one buffer: ``f(data) -> bytes``, lean for short inputs."""
+
+    def digest_of(data: Any) -> bytes:
+        buf = data if type(data) is bytes else _buffer(data, name)
+        try:
+            out = spare.pop()
+        except IndexError:
+            out = _alloc(ctype)
+        cfunc(buf, len(buf), out)
+        result = _unpack(out, size)
+        spare.append(out)
+        return result
+
+    digest_of.__name__ = digest_of.__qualname__ = name
+    return digest_of
+
+
+def _hmac_function(cfunc: Any, size: int, spare: "list[Any]", ctype: Any, name: str) -> Any:
+    """HMAC of a message under a key: ``f(key, msg) -> bytes``."""
+
+    def hmac_of(key: Any, msg: Any) -> bytes:
+        k = key if type(key) is bytes else _buffer(key, name)
+        m = msg if type(msg) is bytes else _buffer(msg, name)
+        try:
+            out = spare.pop()
+        except IndexError:
+            out = _alloc(ctype)
+        cfunc(k, len(k), m, len(m), out)
+        result = _unpack(out, size)
+        spare.append(out)
+        return result
+
+    hmac_of.__name__ = hmac_of.__qualname__ = name
+    return hmac_of
+
+
+md5 = _digest_function(_md5, 16, _spare16, _CHAR16, "md5")
 
 
 class Md5:
@@ -163,54 +191,10 @@ class Md5:
         return self.digest().hex()
 
 
-def sha1(data: Any) -> bytes:
-    buf = data if type(data) is bytes else _buffer(data, "sha1")
-    try:
-        out = _spare20.pop()
-    except IndexError:
-        out = _alloc(_CHAR20)
-    _sha1(buf, len(buf), out)
-    digest = _unpack(out, 20)
-    _spare20.append(out)
-    return digest
-
-
-def sha256(data: Any) -> bytes:
-    buf = data if type(data) is bytes else _buffer(data, "sha256")
-    try:
-        out = _spare32.pop()
-    except IndexError:
-        out = _alloc(_CHAR32)
-    _sha256(buf, len(buf), out)
-    digest = _unpack(out, 32)
-    _spare32.append(out)
-    return digest
-
-
-def hmac_sha1(key: Any, msg: Any) -> bytes:
-    k = key if type(key) is bytes else _buffer(key, "hmac_sha1")
-    m = msg if type(msg) is bytes else _buffer(msg, "hmac_sha1")
-    try:
-        out = _spare20.pop()
-    except IndexError:
-        out = _alloc(_CHAR20)
-    _hmac_sha1(k, len(k), m, len(m), out)
-    digest = _unpack(out, 20)
-    _spare20.append(out)
-    return digest
-
-
-def hmac_sha256(key: Any, msg: Any) -> bytes:
-    k = key if type(key) is bytes else _buffer(key, "hmac_sha256")
-    m = msg if type(msg) is bytes else _buffer(msg, "hmac_sha256")
-    try:
-        out = _spare32.pop()
-    except IndexError:
-        out = _alloc(_CHAR32)
-    _hmac_sha256(k, len(k), m, len(m), out)
-    digest = _unpack(out, 32)
-    _spare32.append(out)
-    return digest
+sha1 = _digest_function(_sha1, 20, _spare20, _CHAR20, "sha1")
+sha256 = _digest_function(_sha256, 32, _spare32, _CHAR32, "sha256")
+hmac_sha1 = _hmac_function(_hmac_sha1, 20, _spare20, _CHAR20, "hmac_sha1")
+hmac_sha256 = _hmac_function(_hmac_sha256, 32, _spare32, _CHAR32, "hmac_sha256")
 
 
 def base64_encode(data: Any) -> bytes:
