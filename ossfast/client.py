@@ -7,7 +7,7 @@ import os
 import random
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
 from urllib.parse import urlsplit
 
@@ -15,7 +15,7 @@ from . import request as _request
 from . import transport as _transport
 from .credentials import Credentials
 from .errors import InvalidRequestError, ServerError, TimeoutError, TransportError
-from .signing import SignerV1, SignerV4
+from .signing import SignerV1, SignerV4, region_from_route
 
 log = logging.getLogger("ossfast")
 
@@ -218,7 +218,7 @@ class Client:
     def _signer(self, route: str) -> Any:
         if self._v1 is not None:
             return self._v1
-        region = self.region or _request.region_from_route(route) or os.environ.get("FC_REGION")
+        region = self.region or region_from_route(route) or os.environ.get("FC_REGION")
         signer = self._signers.get(region)
         if signer is None:
             if not region:

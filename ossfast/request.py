@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from email.utils import format_datetime, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, Iterable, List, Mapping, Optional, Tuple
 from urllib.parse import quote
 
 from . import body as _body
 from .errors import InvalidRequestError
-from .signing import http_date, region_from_route
+from .signing import http_date
 
 METHOD = "POST"
 TARGET = "/?x-oss-write-get-object-response"
