@@ -116,8 +116,18 @@ def t_sign(data: bytes) -> None:
           lambda: P.v4_canonical_request(b"POST", b"/", b"q", block, add))
     _both("v4_sign", lambda: N.v4_sign(None, b"sk", b"POST", b"/", b"q", block, add, b"cn-x", b"oss"),
           lambda: P.v4_sign(None, b"sk", b"POST", b"/", b"q", block, add, b"cn-x", b"oss"))
+    _both("v4_sign(cache)", lambda: N.v4_sign(_CACHE, b"sk", b"POST", b"/", b"q", block, add, b"cn-x", b"oss"),
+          lambda: P.v4_sign(None, b"sk", b"POST", b"/", b"q", block, add, b"cn-x", b"oss"))
+    _both("v4_string_to_sign",
+          lambda: N.v4_string_to_sign(b"POST", b"/", b"q", block, add, b"cn-x", b"oss"),
+          lambda: P.v4_string_to_sign(b"POST", b"/", b"q", block, add, b"cn-x", b"oss"))
+    # The key derivation on fuzzed secrets, days and regions (bytes taken from the block).
+    secret, day, region = block[:40], block[40:48], block[48:80] or b"r"
+    _both("v4_signing_key", lambda: N.v4_signing_key(secret, day, region, b"oss"),
+          lambda: P.v4_signing_key(secret, day, region, b"oss"))
 
 
+_CACHE = N.V4Cache()
 TARGETS = [t_crc, t_combine, t_digest, t_hash, t_sign]
 
 
