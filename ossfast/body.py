@@ -249,9 +249,8 @@ def classify(body: Any, content_length: Optional[int]) -> Body:
         body = EMPTY
     if isinstance(body, str):
         raise TypeError("body: str is not accepted; encode it first, e.g. body.encode('utf-8')")
-    if isinstance(body, (bytes, bytearray, memoryview)) or _is_buffer(body):
-        mv = as_buffer(body)
-        assert mv is not None
+    mv = as_buffer(body)  # one view for any buffer (mmap too, though it has read())
+    if mv is not None:
         if content_length is not None and content_length != len(mv):
             raise InvalidRequestError(
                 f"content_length: {content_length} declared but the body has {len(mv)} bytes",
@@ -268,11 +267,3 @@ def classify(body: Any, content_length: Optional[int]) -> Body:
         raise InvalidRequestError(
             "content_length: required when the body is an iterator", field="content_length")
     return IterBody(body, content_length)
-
-
-def _is_buffer(obj: Any) -> bool:
-    try:
-        memoryview(obj).release()
-        return True
-    except TypeError:
-        return False
