@@ -21,12 +21,13 @@
 
 /* Bumped whenever the C API changes; _native.py refuses a module whose
    version differs from the one it was written for. */
-#define OSSFAST_ABI_VERSION 1
+#define OSSFAST_ABI_VERSION 2
 
 /* Negative return codes. */
 #define OSSFAST_EINVAL -1    /* malformed input (bad header line, duplicate header, ...) */
 #define OSSFAST_ESPACE -2    /* output buffer too small */
 #define OSSFAST_ETOOMANY -3  /* more header lines than the signer accepts */
+#define OSSFAST_ETOKEN -4    /* the request token has a byte outside 0x21..0x7e */
 
 /* CPU feature bits returned by ossfast_cpu_features(). */
 #define OSSFAST_CPU_PCLMUL 1
@@ -153,6 +154,52 @@ int ossfast_v4_sign(ossfast_v4_cache *cache,
                     const char *region, size_t region_len,
                     const char *product, size_t product_len,
                     char *out64);
+
+/* ---- The whole WriteGetObjectResponse head in one call -----------------
+ * A signer bound once to its secret (and, for V4, region, product and key
+ * cache); immutable, so one may be shared by threads. version is 1 or 4.
+ * The strings are copied. Returns NULL when out of memory or when version
+ * is neither. _free wipes the copy of the secret. */
+typedef struct ossfast_wgor_signer ossfast_wgor_signer;
+ossfast_wgor_signer *ossfast_wgor_signer_new(int version, const char *secret, size_t secret_len,
+                                             const char *region, size_t region_len,
+                                             const char *product, size_t product_len,
+                                             ossfast_v4_cache *cache);
+void ossfast_wgor_signer_free(ossfast_wgor_signer *signer);
+
+/* Writes the request head, request line to the blank line:
+ *   POST /?x-oss-write-get-object-response HTTP/1.1
+ *   Host: <route>
+ *   Content-Length: <content_length>
+ *   [Content-MD5: <md5>]                      (when md5_len > 0)
+ *   x-oss-request-route: <route>
+ *   x-oss-request-token: <token>
+ *   x-oss-fwd-status: <status>
+ *   <extra>                                    (header lines, each ending CRLF)
+ *   <lines>                                    (the signer's: Date, x-oss-date, ...)
+ *   Authorization: <auth_prefix><signature>
+ *   (blank line)
+ * every line ending CRLF, signed over the lines from Host to the end of
+ * <lines> (ossfast_v1_sign with resource "/?x-oss-write-get-object-response",
+ * or ossfast_v4_sign with uri "/" and that query, no additional headers).
+ * The route and the other lines are the caller's to validate; the token is
+ * checked here (1 or more bytes in 0x21..0x7e, else OSSFAST_ETOKEN).
+ * When crc is not NULL, *crc receives the CRC-64/XZ of body[0..body_len).
+ * Returns the head's length, OSSFAST_ESPACE when out_cap is too small (the
+ * size needed is ossfast_wgor_head_size()), or a signing error code. */
+size_t ossfast_wgor_head_size(const ossfast_wgor_signer *signer, size_t route_len, size_t token_len,
+                              size_t md5_len, size_t extra_len, size_t lines_len,
+                              size_t auth_prefix_len);
+int ossfast_wgor_head(const ossfast_wgor_signer *signer,
+                      const char *route, size_t route_len,
+                      const char *token, size_t token_len,
+                      int status, uint64_t content_length,
+                      const char *md5, size_t md5_len,
+                      const char *extra, size_t extra_len,
+                      const char *lines, size_t lines_len,
+                      const char *auth_prefix, size_t auth_prefix_len,
+                      const char *body, size_t body_len, uint64_t *crc,
+                      char *out, size_t out_cap);
 
 /* cffi:end */
 

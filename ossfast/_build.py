@@ -17,7 +17,7 @@ from cffi import FFI
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CSRC = os.path.join(os.path.dirname(HERE), "csrc")
-SOURCES = ["cpu.c", "crc64.c", "md5.c", "sha.c", "hmac.c", "encode.c", "digest.c", "sign.c"]
+SOURCES = ["cpu.c", "crc64.c", "md5.c", "sha.c", "hmac.c", "encode.c", "digest.c", "sign.c", "head.c"]
 
 
 def read_cdef(header_path: str) -> str:

@@ -7,11 +7,11 @@ anything else through ``ffi.from_buffer``.
 """
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from typing import Any, Optional, Sequence, Tuple
 
 from ._ossfast import ffi, lib  # type: ignore[import-not-found]
 
-ABI_VERSION = 1
+ABI_VERSION = 2
 
 
 def check_abi(module_lib: Any) -> None:
@@ -394,3 +394,62 @@ def v4_signer(cache: Optional[V4Cache], secret: bytes, method: bytes, uri: bytes
         return _unpack(out, 64)
 
     return sign
+
+
+# =============================================================================
+# the whole WriteGetObjectResponse head (csrc/head.c)
+# =============================================================================
+_wgor_head = lib.ossfast_wgor_head
+_ETOKEN = lib.OSSFAST_ETOKEN
+_CRC_OUT = "uint64_t[1]"
+
+
+def wgor_head_builder(version: int, secret: bytes, region: bytes = b"", product: bytes = b"",
+                      cache: Optional[V4Cache] = None) -> Any:
+    """``head(route, token, status, length, md5, extra, lines, auth_prefix, body=None)
+    -> (head, crc64 or None)``: ossfast_wgor_head bound to one signer (all arguments bytes,
+    but ``status``/``length`` ints and ``body`` any buffer or None). One C call per request;
+    the CRC-64 of ``body`` comes from the same call."""
+    s, r, p = bytes(secret), bytes(region), bytes(product)
+    ptr = lib.ossfast_wgor_signer_new(version, s, len(s), r, len(r), p, len(p),
+                                      _NULL if cache is None else cache._ptr)
+    if ptr == _NULL:
+        if version not in (1, 4):
+            raise ValueError(f"wgor_head_builder: version must be 1 or 4, not {version!r}")
+        raise MemoryError("cannot allocate a WGOR signer")
+    ptr = ffi.gc(ptr, lib.ossfast_wgor_signer_free)
+    size = lib.ossfast_wgor_head_size
+    keep = cache  # the C signer points into the cache: it must live as long as ``head``
+
+    def head(route: bytes, token: bytes, status: int, length: int, md5: bytes, extra: bytes,
+             lines: bytes, auth_prefix: bytes, body: Any = None) -> Tuple[bytes, Optional[int]]:
+        # Enough for any head whose route is a host name (<= 253 bytes); else asked exactly.
+        cap = 1280 + len(token) + len(extra) + len(lines) + len(auth_prefix) + len(md5)
+        if len(route) > 253:
+            cap = size(ptr, len(route), len(token), len(md5), len(extra), len(lines), len(auth_prefix))
+        out = _alloc("char[]", cap)
+        if body is None:
+            crc = _NULL
+            n = _wgor_head(ptr, route, len(route), token, len(token), status, length, md5, len(md5),
+                           extra, len(extra), lines, len(lines), auth_prefix, len(auth_prefix),
+                           _NULL, 0, crc, out, cap)
+        else:
+            crc = _alloc(_CRC_OUT)
+            n = _wgor_head(ptr, route, len(route), token, len(token), status, length, md5, len(md5),
+                           extra, len(extra), lines, len(lines), auth_prefix, len(auth_prefix),
+                           body if type(body) is bytes else _buffer(body, "wgor_head"), len(body),
+                           crc, out, cap)
+        if n < 0:
+            if n == _ETOKEN:
+                raise _InvalidRequestError("token: must be 1 or more printable ASCII characters without "
+                                           "blanks or controls", "token")
+            # The pure twin's signer says exactly what is wrong with the block.
+            block = b"".join((b"Host: ", route, b"\r\n", extra, lines))
+            raise _sign_failed(n, "v1_sign" if version == 1 else "v4_sign",
+                               *((s, b"POST", block, b"/?x-oss-write-get-object-response") if version == 1
+                                 else (None, s, b"POST", b"/", b"x-oss-write-get-object-response", block,
+                                       b"", r, p)))
+        return _unpack(out, n), (crc[0] if body is not None else None)
+
+    head.cache = keep  # type: ignore[attr-defined]
+    return head

@@ -369,3 +369,37 @@ def v4_signer(cache: Optional[V4Cache], secret: bytes, method: bytes, uri: bytes
         return v4_sign(cache, args[0], args[1], args[2], args[3], headers, a, r, p).encode("ascii")
 
     return sign
+
+
+_WGOR_RESOURCE = b"/?x-oss-write-get-object-response"
+_WGOR_QUERY = b"x-oss-write-get-object-response"
+
+
+def wgor_head_builder(version: int, secret: bytes, region: bytes = b"", product: bytes = b"",
+                      cache: Optional[V4Cache] = None) -> Any:
+    """The twin of ``_native.wgor_head_builder``: the same head, byte for byte."""
+    s, r, p = bytes(secret), bytes(region), bytes(product)
+    if version not in (1, 4):
+        raise ValueError(f"wgor_head_builder: version must be 1 or 4, not {version!r}")
+
+    def head(route: bytes, token: bytes, status: int, length: int, md5: bytes, extra: bytes,
+             lines: bytes, auth_prefix: bytes, body: Any = None) -> "tuple[bytes, Optional[int]]":
+        if not token or any(c < 0x21 or c > 0x7E for c in token):
+            raise _InvalidRequestError("token: must be 1 or more printable ASCII characters without "
+                                      "blanks or controls", "token")
+        if not 0 <= status <= 999:
+            raise _InvalidRequestError(f"cannot sign: status {status} is not three digits", "status")
+        block = b"".join((
+            b"Host: ", route, b"\r\nContent-Length: %d\r\n" % length,
+            b"Content-MD5: " + md5 + b"\r\n" if md5 else b"",
+            b"x-oss-request-route: ", route, b"\r\nx-oss-request-token: ", token,
+            b"\r\nx-oss-fwd-status: %d\r\n" % status, extra, lines))
+        if version == 1:
+            sig = v1_sign(s, b"POST", block, _WGOR_RESOURCE)
+        else:
+            sig = v4_sign(cache, s, b"POST", b"/", _WGOR_QUERY, block, b"", r, p)
+        head = b"".join((b"POST /?x-oss-write-get-object-response HTTP/1.1\r\n", block,
+                         b"Authorization: ", auth_prefix, sig.encode("ascii"), b"\r\n\r\n"))
+        return head, (crc64(body) if body is not None else None)
+
+    return head

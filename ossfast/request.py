@@ -261,10 +261,9 @@ def normalize_extra_headers(headers: Any) -> List[Tuple[str, str]]:
 
 # ---------------------------------------------------------------- building
 
-_REQUEST_LINE = b"POST /?x-oss-write-get-object-response HTTP/1.1\r\n"
-_STATUS_LINES = {s: b"x-oss-fwd-status: %d\r\n" % s for s in ALLOWED_STATUS}
 _FWD_PREFIX = {kw: name.encode("ascii") + b": " for kw, name in FWD_HEADERS}
 _ROUTES: dict = {}     # route -> its ASCII bytes, once validated
+_SMALL_CRC = 64 * 1024  # in-memory bodies up to this are hashed by the head's own C call
 _ROUTES_MAX = 4096
 
 
@@ -279,10 +278,14 @@ def _route_bytes(route: Any) -> bytes:
 
 
 def _token_bytes(token: Any) -> bytes:
-    # Fast acceptance: printable ASCII without blanks is exactly what check_token allows.
-    if (type(token) is str and token.isascii() and token.isprintable() and " " not in token
-            and 0 < len(token) <= MAX_HEADER_VALUE):
-        return token.encode("ascii")
+    """The token as ASCII bytes. Its bytes are checked by the C core while the head is
+    built (printable ASCII without blanks is exactly what check_token allows), so only
+    the type, the encoding and the length are checked here."""
+    if type(token) is str and len(token) <= MAX_HEADER_VALUE:
+        try:
+            return token.encode("ascii")
+        except UnicodeEncodeError:
+            pass
     return check_token(token).encode("ascii")
 
 
@@ -320,10 +323,8 @@ def build(*, route: Any, token: Any, status: Any, body: Any, fwd: Optional[Mappi
     """
     rb = _route_bytes(route)
     tb = _token_bytes(token)
-    status_line = _STATUS_LINES.get(status) if type(status) is int else None
-    if status_line is None:
+    if type(status) is not int or status not in ALLOWED_STATUS:
         status = check_status(status)
-        status_line = _STATUS_LINES[status]
     extra = _lines(normalize_extra_headers(headers)) if headers is not None else b""
     fwd_b, content_range = _fwd_block(fwd) if fwd else (b"", None)
 
@@ -344,17 +345,23 @@ def build(*, route: Any, token: Any, status: Any, body: Any, fwd: Optional[Mappi
             raise _fail("body", "a 304 reply carries no body")
         if content_range is not None or status == 206:
             check_content_range(content_range, status, n)
-        md5_line = b""
+        md5 = b""
         if content_md5 is True:
-            md5_line = b"Content-MD5: " + _compute_md5(b).encode("ascii") + b"\r\n"
+            md5 = _compute_md5(b).encode("ascii")
         elif content_md5:
-            md5_line = b"Content-MD5: " + content_md5.encode("ascii") + b"\r\n"
-        block = b"".join((
-            b"Host: ", rb, b"\r\nContent-Length: ", str(n).encode("ascii"), b"\r\n", md5_line,
-            b"x-oss-request-route: ", rb, b"\r\nx-oss-request-token: ", tb, b"\r\n",
-            status_line, fwd_b, extra))
-        # The signer adds its lines (Date, x-oss-date, ..., Authorization) in one C call.
-        head = b"".join((_REQUEST_LINE, block, signer.wgor_signature_lines(block, date), b"\r\n"))
+            md5 = content_md5.encode("ascii")
+        # One C call: the head, signed, and the CRC-64 of a small in-memory body (so the send
+        # does not hash it again). Big bodies are hashed while they are sent.
+        small = type(b) is _body.MemoryBody and b.crc is None and n <= _SMALL_CRC
+        try:
+            head, crc = signer.wgor_head(rb, tb, status, n, md5, fwd_b + extra if extra else fwd_b,
+                                         b.view if small else None, date)
+        except InvalidRequestError as exc:
+            if exc.field == "token":
+                check_token(token)  # says exactly what is wrong
+            raise
+        if small:
+            b.crc = crc
         if len(head) > MAX_HEAD:
             raise _fail("headers", f"the request head would be {len(head)} bytes; the limit is {MAX_HEAD}")
     except BaseException:

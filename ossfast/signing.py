@@ -233,14 +233,16 @@ class _Second(NamedTuple):
     lines: bytes  # the same, as header lines
     auth_lines: bytes  # lines + b"Authorization: " + the Authorization value up to the signature
     auth_prefix: str  # the Authorization value up to the signature
+    auth_prefix_b: bytes  # the same, as bytes
 
 
-_NO_SECOND = _Second(-1, (), b"", b"", "")
+_NO_SECOND = _Second(-1, (), b"", b"", "", b"")
 
 
 class _SignerBase:
-    __slots__ = ("credentials", "_secret", "_token", "_wgor", "_second")
+    __slots__ = ("credentials", "_secret", "_token", "_wgor", "_head", "_second")
     _wgor: Callable[[bytes], bytes]  # the bound one-call signer, set by each subclass
+    _head: Callable[..., Tuple[bytes, Optional[int]]]  # impl.wgor_head_builder(...), set by each subclass
 
     def __init__(self, credentials: Credentials) -> None:
         self.credentials = _credentials(credentials)
@@ -261,8 +263,9 @@ class _SignerBase:
             headers = self._signing_pairs(sec)
             lines = _encode_lines(headers)
             prefix = self._auth_prefix_of(headers)
-            cached = self._second = _Second(sec, headers, lines,
-                                            lines + b"Authorization: " + prefix.encode("ascii"), prefix)
+            prefix_b = prefix.encode("ascii")
+            cached = self._second = _Second(sec, headers, lines, lines + b"Authorization: " + prefix_b,
+                                            prefix, prefix_b)
         return cached
 
     def signing_headers(self, now: Now = None) -> Headers:
@@ -280,6 +283,18 @@ class _SignerBase:
         if now is not None or cached[0] != int(_time()):
             cached = self._at(now)
         return cached[3] + self._wgor(headers_block + cached[2]) + b"\r\n"
+
+    def wgor_head(self, route: bytes, token: bytes, status: int, content_length: int, md5: bytes = b"",
+                  extra: bytes = b"", body: Any = None, now: Now = None) -> Tuple[bytes, Optional[int]]:
+        """The whole signed head of a WriteGetObjectResponse, request line to blank line, in
+        one call to the core (layout: ``ossfast_wgor_head`` in csrc/ossfast.h), and the CRC-64
+        of ``body`` when one is given (else None). ``route`` must already be validated (a host
+        name); ``token`` is checked (printable ASCII, no blanks); ``md5`` is the Content-MD5
+        value or empty; ``extra`` more header lines, each ending CRLF."""
+        cached = self._second  # inlined _at(): this is the per-request path
+        if now is not None or cached[0] != int(_time()):
+            cached = self._at(now)
+        return self._head(route, token, status, content_length, md5, extra, cached[2], cached[5], body)
 
     def wgor_sign(self, headers_block: bytes, now: Now = None) -> Tuple[Headers, bytes]:
         """Like :meth:`wgor_signature_lines`, but also gives the same headers as
@@ -309,6 +324,7 @@ class SignerV1(_SignerBase):
         super().__init__(credentials)
         self._prefix = f"OSS {credentials.access_key_id}:"
         self._wgor = impl.v1_signer(self._secret, b"POST", _WGOR_RESOURCE)
+        self._head = impl.wgor_head_builder(1, self._secret)
 
     def __repr__(self) -> str:
         return f"SignerV1(access_key_id={self.credentials.access_key_id!r})"
@@ -368,6 +384,7 @@ class SignerV4(_SignerBase):
         self._cache = _V4_CACHE
         self._wgor = impl.v4_signer(_V4_CACHE, self._secret, b"POST", b"/", WGOR_QUERY.encode("ascii"), b"",
                                     self._region, self._product)
+        self._head = impl.wgor_head_builder(4, self._secret, self._region, self._product, _V4_CACHE)
 
     def __repr__(self) -> str:
         return (f"SignerV4(access_key_id={self.credentials.access_key_id!r}, region={self.region!r}, "
