@@ -402,6 +402,8 @@ def v4_signer(cache: Optional[V4Cache], secret: bytes, method: bytes, uri: bytes
 _wgor_head = lib.ossfast_wgor_head
 _ETOKEN = lib.OSSFAST_ETOKEN
 _CRC_OUT = "uint64_t[1]"
+_HEAD_CAP = 4096
+_HEAD_BUFFER = "char[%d]" % _HEAD_CAP  # reused; a bigger head gets a buffer of its own size
 
 
 def wgor_head_builder(version: int, secret: bytes, region: bytes = b"", product: bytes = b"",
@@ -421,25 +423,33 @@ def wgor_head_builder(version: int, secret: bytes, region: bytes = b"", product:
     size = lib.ossfast_wgor_head_size
     keep = cache  # the C signer points into the cache: it must live as long as ``head``
 
+    spare: "list[Any]" = []  # (out, crc) pairs of HEAD_BUFFER bytes: list pop/append are atomic
+
     def head(route: bytes, token: bytes, status: int, length: int, md5: bytes, extra: bytes,
              lines: bytes, auth_prefix: bytes, body: Any = None) -> Tuple[bytes, Optional[int]]:
-        # Enough for any head whose route is a host name (<= 253 bytes); else asked exactly.
-        cap = 1280 + len(token) + len(extra) + len(lines) + len(auth_prefix) + len(md5)
-        if len(route) > 253:
-            cap = size(ptr, len(route), len(token), len(md5), len(extra), len(lines), len(auth_prefix))
-        out = _alloc("char[]", cap)
+        try:
+            pair = spare.pop()
+        except IndexError:
+            pair = (_alloc(_HEAD_BUFFER), _alloc(_CRC_OUT))
+        out, crc = pair
+        cap = _HEAD_CAP
         if body is None:
-            crc = _NULL
-            n = _wgor_head(ptr, route, len(route), token, len(token), status, length, md5, len(md5),
-                           extra, len(extra), lines, len(lines), auth_prefix, len(auth_prefix),
-                           _NULL, 0, crc, out, cap)
+            data, blen, crc_p = _NULL, 0, _NULL
         else:
-            crc = _alloc(_CRC_OUT)
+            data = body if type(body) is bytes else _buffer(body, "wgor_head")
+            blen, crc_p = len(body), crc
+        while True:
             n = _wgor_head(ptr, route, len(route), token, len(token), status, length, md5, len(md5),
                            extra, len(extra), lines, len(lines), auth_prefix, len(auth_prefix),
-                           body if type(body) is bytes else _buffer(body, "wgor_head"), len(body),
-                           crc, out, cap)
+                           data, blen, crc_p, out, cap)
+            if n != _ESPACE or cap != _HEAD_CAP:
+                break
+            # A head bigger than the reusable buffer (long token, STS token or extra lines).
+            cap = size(ptr, len(route), len(token), len(md5), len(extra), len(lines), len(auth_prefix))
+            out = _alloc("char[]", cap)
         if n < 0:
+            spare.append(pair)
+            data = None  # let go of the body's buffer now: the traceback keeps this frame
             if n == _ETOKEN:
                 raise _InvalidRequestError("token: must be 1 or more printable ASCII characters without "
                                            "blanks or controls", "token")
@@ -449,7 +459,9 @@ def wgor_head_builder(version: int, secret: bytes, region: bytes = b"", product:
                                *((s, b"POST", block, b"/?x-oss-write-get-object-response") if version == 1
                                  else (None, s, b"POST", b"/", b"x-oss-write-get-object-response", block,
                                        b"", r, p)))
-        return _unpack(out, n), (crc[0] if body is not None else None)
+        result = _unpack(out, n), (crc[0] if crc_p is not _NULL else None)
+        spare.append(pair)
+        return result
 
     head.cache = keep  # type: ignore[attr-defined]
     return head

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
 from urllib.parse import urlsplit
 
+from . import body as _body
 from . import request as _request
 from . import transport as _transport
 from .credentials import Credentials
@@ -73,19 +74,29 @@ class Result:
     (seconds), ``attempts`` and ``reused_connection``.
     """
 
-    __slots__ = ("status", "request_id", "_reply", "bytes_sent", "crc64", "elapsed", "attempts",
+    __slots__ = ("status", "_request_id", "_reply", "bytes_sent", "crc64", "elapsed", "attempts",
                  "reused_connection")
 
-    def __init__(self, status: int, request_id: str, reply: Any, bytes_sent: int,
+    def __init__(self, status: int, request_id: Optional[str], reply: Any, bytes_sent: int,
                  crc64: int, elapsed: float, attempts: int = 1, reused_connection: bool = False) -> None:
         self.status = status
-        self.request_id = request_id
+        self._request_id = request_id  # None: read from the reply on first use
         self._reply = reply  # a transport.Response, or a plain dict of headers
         self.bytes_sent = bytes_sent
         self.crc64 = crc64
         self.elapsed = elapsed
         self.attempts = attempts
         self.reused_connection = reused_connection
+
+    @property
+    def request_id(self) -> str:
+        """The reply's ``x-oss-request-id`` ("" when it had none)."""
+        rid = self._request_id
+        if rid is None:
+            reply = self._reply
+            rid = self._request_id = (reply.get("x-oss-request-id", "") if isinstance(reply, dict)
+                                      else reply.header(b"x-oss-request-id"))
+        return rid
 
     @property
     def headers(self) -> Dict[str, str]:
@@ -205,7 +216,8 @@ class Client:
         self.scheme = scheme
         self._pool = _transport.Pool(maxsize=pool_maxsize, verify=verify)
         self._signers: Dict[Optional[str], Any] = {}
-        self._route_signers: Dict[str, Any] = {}  # route -> its signer (V4: by the route's region)
+        # route -> (its signer (V4: by the route's region), the route as bytes), once validated
+        self._route_signers: Dict[str, Tuple[Any, bytes]] = {}
         self._signers_lock = threading.Lock()
         self._v1 = SignerV1(credentials) if sv == "v1" else None
 
@@ -238,7 +250,7 @@ class Client:
         signer = self._signer(_request.check_route(route))
         if len(self._route_signers) >= 4096:
             self._route_signers.clear()
-        self._route_signers[route] = signer
+        self._route_signers[route] = (signer, route.encode("ascii"))
         return signer
 
     # -------------------------------------------------------------- building
@@ -264,9 +276,8 @@ class Client:
                    "content_language": content_language, "content_range": content_range,
                    "content_type": content_type, "etag": etag, "expires": expires,
                    "last_modified": last_modified}
-        signer = self._route_signers.get(route) if type(route) is str else None
-        if signer is None:
-            signer = self._route_signer(route)
+        lane = self._route_signers.get(route) if type(route) is str else None
+        signer = lane[0] if lane is not None else self._route_signer(route)
         return _request.build(route=route, token=token, status=status, body=body, fwd=fwd,
                               headers=headers, content_length=content_length, content_md5=content_md5,
                               date=date, signer=signer)
@@ -280,22 +291,34 @@ class Client:
         Keywords: the ten forwarded headers (accept_ranges ... last_modified),
         headers, content_length, content_md5, progress. See DESIGN.md.
         """
+        if not kwargs and progress is None and type(body) is bytes and len(body) <= _FAST_BODY:
+            # The common case in one C call: a known route, a plain status, a small bytes body.
+            # Anything unusual (and any error) goes the general way, which says what is wrong.
+            lane = self._route_signers.get(route) if type(route) is str else None
+            if (lane is not None and type(status) is int and status in _FAST_STATUS
+                    and type(token) is str and len(token) <= _request.MAX_HEADER_VALUE):
+                try:
+                    head, crc = lane[0].wgor_head(lane[1], token.encode("ascii"), status, len(body), b"",
+                                                  b"", body)
+                except (UnicodeEncodeError, InvalidRequestError):
+                    pass
+                else:
+                    b = _body.MemoryBody(memoryview(body))
+                    b.crc = crc
+                    return self.send(_request.PreparedRequest(head, b.length, route, status, b))
         if kwargs:
             if "date" in kwargs:
                 raise TypeError("write_get_object_response() got an unexpected keyword argument 'date' "
                                 "(use prepare(..., date=...) then send())")
             prepared = self.prepare(route, token, status, body, progress=progress, **kwargs)
         else:
-            # The common case, without prepare()'s keyword handling: same checks, same head.
             if progress is not None and not callable(progress):
                 raise InvalidRequestError("progress: must be callable as progress(bytes_sent, total)",
                                           field="progress")
-            signer = self._route_signers.get(route) if type(route) is str else None
-            if signer is None:
-                signer = self._route_signer(route)
+            lane = self._route_signers.get(route) if type(route) is str else None
             prepared = _request.build(route=route, token=token, status=status, body=body, fwd=None,
                                       headers=None, content_length=None, content_md5=False, date=None,
-                                      signer=signer)
+                                      signer=lane[0] if lane is not None else self._route_signer(route))
         return self.send(prepared, progress)
 
     def send(self, prepared: _request.PreparedRequest,
@@ -382,11 +405,12 @@ class Client:
             if resp.status in self._retry.statuses:
                 raise _RetryableError(err, f"server answered {resp.status}", needs_replay=True)
             raise err
-        request_id = resp.header(b"x-oss-request-id")
-        log.debug("WriteGetObjectResponse to %s: status %d forwarded, %d body bytes, request id %s, %.1f ms",
-                  prepared.route, prepared.status, outcome.body_sent, request_id, elapsed * 1e3)
-        return Result(resp.status, request_id, resp, outcome.body_sent, outcome.crc64, elapsed,
-                      attempt + 1, reused)
+        result = Result(resp.status, None, resp, outcome.body_sent, outcome.crc64, elapsed, attempt + 1,
+                        reused)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("WriteGetObjectResponse to %s: status %d forwarded, %d body bytes, request id %s, %.1f ms",
+                      prepared.route, prepared.status, outcome.body_sent, result.request_id, elapsed * 1e3)
+        return result
 
     # -------------------------------------------------------------- lifecycle
     @property
@@ -416,6 +440,10 @@ class _RetryableError(Exception):
     def allowed(self, body: Any) -> bool:
         return (not self.needs_replay) or body.replayable
 
+
+#: the fast path's bodies and statuses (206 needs a Content-Range, 304 no body: both go the general way)
+_FAST_BODY = 64 * 1024
+_FAST_STATUS = _request.ALLOWED_STATUS - {206, 304}
 
 _default_client: Optional[Client] = None
 _default_lock = threading.Lock()

@@ -33,7 +33,7 @@ import struct
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import httptools
@@ -96,17 +96,28 @@ class Timeout:
 
 class Response:
     """A parsed reply: ``status``, ``raw_headers`` (bytes pairs as received), ``body``,
-    ``keep_alive``; ``headers`` is a dict with lower-cased names, made on first use."""
+    ``keep_alive``; ``headers`` is a dict with lower-cased names. The header list is
+    read out of the received head on first use (the request path only needs the
+    status and the framing, which llhttp gives without a callback per header)."""
 
-    __slots__ = ("status", "raw_headers", "body", "keep_alive", "_headers")
+    __slots__ = ("status", "_raw", "_head", "body", "keep_alive", "_headers")
 
-    def __init__(self, status: int, raw_headers: List[Tuple[bytes, bytes]], body: bytes,
-                 keep_alive: bool) -> None:
+    def __init__(self, status: int, raw_headers: Optional[List[Tuple[bytes, bytes]]], body: bytes,
+                 keep_alive: bool, head: Optional[List[bytes]] = None) -> None:
         self.status = status
-        self.raw_headers = raw_headers
+        self._raw = raw_headers
+        self._head = head  # the bytes received up to the end of the head, when _raw is None
         self.body = body
         self.keep_alive = keep_alive
         self._headers: Optional[Dict[str, str]] = None
+
+    @property
+    def raw_headers(self) -> List[Tuple[bytes, bytes]]:
+        raw = self._raw
+        if raw is None:
+            raw = self._raw = parse_head_headers(self._head or [])
+            self._head = None
+        return raw
 
     @property
     def headers(self) -> Dict[str, str]:
@@ -123,6 +134,35 @@ class Response:
         return default
 
 
+class _HeaderCollector:
+    __slots__ = ("raw", "done")
+
+    def __init__(self) -> None:
+        self.raw: List[Tuple[bytes, bytes]] = []
+        self.done = False
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.raw.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        self.done = True
+
+
+def parse_head_headers(chunks: List[bytes]) -> List[Tuple[bytes, bytes]]:
+    """The (name, value) pairs of a reply head that llhttp has already accepted, read
+    again by llhttp from the bytes received (which may run on into the body)."""
+    collector = _HeaderCollector()
+    parser = httptools.HttpResponseParser(collector)
+    for data in chunks:
+        try:
+            parser.feed_data(data)
+        except httptools.HttpParserError:
+            break  # past the head (an upgrade, a body error): the headers are all in
+        if collector.done:
+            break
+    return collector.raw
+
+
 def headers_dict(raw: List[Tuple[bytes, bytes]]) -> Dict[str, str]:
     """Lower-cased names; repeated headers joined with ", "."""
     out: Dict[str, str] = {}
@@ -134,15 +174,20 @@ def headers_dict(raw: List[Tuple[bytes, bytes]]) -> Dict[str, str]:
     return out
 
 
-@dataclass
 class SendOutcome:
     """What left: ``head_sent``/``body_sent`` bytes, and the body's CRC-64/XZ."""
 
-    head_sent: int = 0
-    body_sent: int = 0
-    crc64: int = 0
-    complete: bool = False
-    extra: Dict[str, Any] = field(default_factory=dict)
+    __slots__ = ("head_sent", "body_sent", "crc64", "complete")
+
+    def __init__(self) -> None:
+        self.head_sent = 0
+        self.body_sent = 0
+        self.crc64 = 0
+        self.complete = False
+
+    def __repr__(self) -> str:
+        return (f"SendOutcome(head_sent={self.head_sent}, body_sent={self.body_sent}, "
+                f"crc64=0x{self.crc64:016x}, complete={self.complete})")
 
 
 class Connection:
@@ -176,13 +221,13 @@ class Connection:
     def is_stale(self) -> bool:
         """True when the idle socket is readable: closed by the peer, or unexpected data."""
         try:
-            if not self.plain and self.sock.pending():  # type: ignore[attr-defined]
-                return True
             p = self._poller
             if p is None:
                 p = select.poll()
                 p.register(self.sock.fileno(), _POLLBAD)
                 self._poller = p
+            if not self.plain and self.sock.pending():  # type: ignore[attr-defined]
+                return True
             return bool(p.poll(0))
         except (OSError, ValueError):
             return True
@@ -244,7 +289,8 @@ class Pool:
 
     def acquire(self, key: Tuple[str, str, int], timeout: Timeout) -> Tuple[Connection, bool]:
         """A connection for ``key``: (conn, reused). Stale idle connections are dropped."""
-        now = time.monotonic()
+        now = _monotonic()
+        wait = timeout.read
         while True:
             with self._lock:
                 if self._closed:
@@ -257,7 +303,8 @@ class Pool:
                 log.debug("dropping a stale pooled connection to %s:%s", key[1], key[2])
                 conn.close()
                 continue
-            conn.set_wait(timeout.read)
+            if conn.wait != wait:
+                conn.set_wait(wait)
             return conn, True
         return self._connect(key, timeout), False
 
@@ -297,10 +344,12 @@ class Pool:
 
     def release(self, conn: Connection) -> None:
         conn.uses += 1
-        conn.idle_since = time.monotonic()
+        conn.idle_since = _monotonic()
         with self._lock:
             if not self._closed:
-                idle = self._idle.setdefault(conn.key, [])
+                idle = self._idle.get(conn.key)
+                if idle is None:
+                    idle = self._idle[conn.key] = []
                 if len(idle) < self.maxsize:
                     idle.append(conn)
                     return
@@ -337,7 +386,7 @@ def send_request(conn: Connection, head: bytes, body: _body.Body,
     sock = conn.sock
     total = body.length
     try:
-        if isinstance(body, _body.MemoryBody):
+        if type(body) is _body.MemoryBody:
             _send_memory(conn, head, body.view, out, progress, body.crc)
         else:
             sock.sendall(head)
@@ -480,7 +529,13 @@ def _send_file_sendfile(sock: socket.socket, body: _body.FileBody, out: SendOutc
 # ------------------------------------------------------------------ replies
 
 class _ReplyParser:
-    __slots__ = ("raw", "body", "done", "headers_done", "parser", "close_delimited", "keep_alive")
+    """llhttp callbacks for one reply at a time, reused across a connection's replies.
+
+    No callback per header: the status and the framing come from llhttp itself, the
+    head's bytes are kept (``head``) and read again only when someone asks for a header.
+    """
+
+    __slots__ = ("head", "body", "done", "headers_done", "parser", "keep_alive", "trailing")
 
     def __init__(self) -> None:
         self.parser = httptools.HttpResponseParser(self)
@@ -488,31 +543,21 @@ class _ReplyParser:
 
     def reset(self) -> None:
         """Ready for the next reply on the same connection (llhttp keeps its own state)."""
-        self.raw: List[Tuple[bytes, bytes]] = []
+        self.head: List[bytes] = []
         self.body: Optional[bytearray] = None
         self.done = False
         self.headers_done = False
-        self.close_delimited = False
         self.keep_alive = False
+        self.trailing = False
 
     def on_message_begin(self) -> None:
         if self.done:  # bytes after the reply: the connection is not clean to reuse
-            self.keep_alive = False
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.raw.append((name, value))
+            self.trailing = True
 
     def on_headers_complete(self) -> None:
         self.headers_done = True
         # Asked here: once the message is complete llhttp has reset its state.
         self.keep_alive = self.parser.should_keep_alive()
-        framed = False
-        for name, value in self.raw:
-            if len(name) == 14 and name.lower() == b"content-length":
-                framed = True
-            elif len(name) == 17 and name.lower() == b"transfer-encoding" and b"chunked" in value.lower():
-                framed = True
-        self.close_delimited = not framed
 
     def on_body(self, data: bytes) -> None:
         if self.body is None:
@@ -525,6 +570,16 @@ class _ReplyParser:
         self.done = True
 
 
+def _framed(raw: List[Tuple[bytes, bytes]]) -> bool:
+    """Does the head give the body's end (Content-Length or chunked)?"""
+    for name, value in raw:
+        if len(name) == 14 and name.lower() == b"content-length":
+            return True
+        if len(name) == 17 and name.lower() == b"transfer-encoding" and b"chunked" in value.lower():
+            return True
+    return False
+
+
 def read_response(conn: Connection, timeout: float) -> Response:
     """Read one reply within ``timeout`` seconds in all. Raises TransportError/TimeoutError."""
     sock = conn.sock
@@ -534,10 +589,12 @@ def read_response(conn: Connection, timeout: float) -> Response:
     else:
         rp.reset()
     parser = rp.parser
+    head = rp.head
     deadline = _monotonic() + timeout
     # The first wait needs no syscall when the socket already waits ``timeout``: the deadline
     # was set a moment ago. Later waits get what is left of it.
-    conn.set_wait(timeout)
+    if conn.wait != timeout:
+        conn.set_wait(timeout)
     received = 0
     while True:
         try:
@@ -548,13 +605,18 @@ def read_response(conn: Connection, timeout: float) -> Response:
             raise TransportError(f"reading the reply failed: {getattr(exc, 'strerror', None) or exc}",
                                  request_sent=True) from None
         if not data:
-            if rp.headers_done and rp.close_delimited:
+            if rp.headers_done and not _framed(parse_head_headers(head)):
+                # A reply whose body runs to the close: complete now, but not reusable.
+                rp.keep_alive = False
                 break
             what = "before replying" if received == 0 else "in the middle of the reply"
             raise TransportError(f"the server closed the connection {what}", request_sent=True)
         received += len(data)
-        if not rp.headers_done and received > MAX_REPLY_HEAD:
-            raise TransportError(f"the reply head is larger than {MAX_REPLY_HEAD} bytes", request_sent=True)
+        if not rp.headers_done:
+            head.append(data)
+            if received > MAX_REPLY_HEAD:
+                raise TransportError(f"the reply head is larger than {MAX_REPLY_HEAD} bytes",
+                                     request_sent=True)
         try:
             parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -564,6 +626,8 @@ def read_response(conn: Connection, timeout: float) -> Response:
         if rp.done:
             if not rp.headers_done:
                 raise TransportError("malformed reply", request_sent=True)
+            if rp.trailing:
+                rp.keep_alive = False
             break
         remaining = deadline - _monotonic()
         if remaining <= 0:
@@ -573,7 +637,7 @@ def read_response(conn: Connection, timeout: float) -> Response:
     if 100 <= status < 200:
         raise TransportError(f"unexpected interim reply {status}", request_sent=True)
     body = rp.body
-    return Response(status, rp.raw, bytes(body) if body else b"", rp.keep_alive and not rp.close_delimited)
+    return Response(status, None, bytes(body) if body else b"", rp.keep_alive, head)
 
 
 def try_read_early_response(conn: Connection, timeout: float, wait: float = 0.0) -> Optional[Response]:
