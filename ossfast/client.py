@@ -8,7 +8,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Mapping, NoReturn, Optional, Tuple, Union
 from urllib.parse import urlsplit
 
 from . import body as _body
@@ -303,9 +303,7 @@ class Client:
                 except (UnicodeEncodeError, InvalidRequestError):
                     pass
                 else:
-                    b = _body.MemoryBody(memoryview(body))
-                    b.crc = crc
-                    return self.send(_request.PreparedRequest(head, b.length, route, status, b))
+                    return self._send_small(route, status, head, body, crc)
         if kwargs:
             if "date" in kwargs:
                 raise TypeError("write_get_object_response() got an unexpected keyword argument 'date' "
@@ -324,17 +322,27 @@ class Client:
     def send(self, prepared: _request.PreparedRequest,
              progress: Optional[Callable[[int, int], Any]] = None) -> Result:
         """Send a PreparedRequest (once: its body may be an iterator)."""
+        return self._send(prepared, progress, time.perf_counter(), None)
+
+    def _key(self, route: str) -> Tuple[str, str, int]:
         if self._endpoint is not None:
-            key = self._endpoint
-        else:
-            key = (self.scheme, prepared.route, 443 if self.scheme == "https" else 80)
+            return self._endpoint
+        return (self.scheme, route, 443 if self.scheme == "https" else 80)
+
+    def _send(self, prepared: _request.PreparedRequest, progress: Optional[Callable[[int, int], Any]],
+              start: float, failed: Optional["_RetryableError"]) -> Result:
+        """The attempts and the retry policy. ``failed``: how attempt 0 failed when the fast
+        path made it (the loop then goes on from attempt 1)."""
+        key = self._key(prepared.route)
         body = prepared.body
         retry = self._retry
         attempt = 0
-        start = time.perf_counter()
         try:
             while True:
                 try:
+                    if failed is not None:
+                        exc, failed = failed, None
+                        raise exc
                     return self._attempt(key, prepared, progress, start, attempt)
                 except _RetryableError as exc:
                     if attempt >= retry.total or not exc.allowed(body):
@@ -349,52 +357,88 @@ class Client:
         finally:
             body.close()
 
+    def _send_small(self, route: str, status: int, head: bytes, data: bytes, crc: int) -> Result:
+        """The fast path's send: attempt 0 over an idle plain connection in one frame; when
+        there is none (first request, TLS) or the attempt fails, the general path takes over
+        with the same request (after a failure only as the retry policy allows)."""
+        start = time.perf_counter()
+        key = self._key(route)
+        conn = self._pool.acquire_idle(key, self._timeout) if key[0] == "http" else None
+        body = _body.MemoryBody(memoryview(data))
+        body.crc = crc
+        prepared = _request.PreparedRequest(head, body.length, route, status, body)
+        if conn is None:
+            return self._send(prepared, None, start, None)
+        try:
+            out = _transport.SendOutcome()
+            try:
+                _transport.send_memory(conn, head, data, out, crc)
+            except TransportError as exc:
+                self._send_failed(conn, exc, True)
+            except BaseException:
+                conn.close(abort=True)
+                raise
+            resp = self._read(conn, out)
+            return self._finish(conn, resp, prepared, out, start, 0, True)
+        except _RetryableError as exc:
+            return self._send(prepared, None, start, exc)
+        finally:
+            body.close()
+
     def _attempt(self, key: Tuple[str, str, int], prepared: _request.PreparedRequest,
                  progress: Optional[Callable[[int, int], Any]], start: float, attempt: int) -> Result:
-        timeout = self._timeout
         try:
-            conn, reused = self._pool.acquire(key, timeout)
+            conn, reused = self._pool.acquire(key, self._timeout)
         except TransportError as exc:
             if isinstance(exc, _transport.CertificateError) or self._pool.closed:
                 raise  # retrying cannot help
             # Nothing of the request left: always safe to retry.
             raise _RetryableError(exc, f"connect failed: {exc}", needs_replay=False) from None
         try:
-            try:
-                outcome = _transport.send_request(conn, prepared.head, prepared.body, progress)
-            except TransportError as exc:
-                # A reply sent before the server stopped reading is already here: no waiting
-                # for one after a timeout, and only a moment after a reset.
-                early = _transport.try_read_early_response(
-                    conn, min(1.0, timeout.read),
-                    wait=0.0 if isinstance(exc, TimeoutError) else min(0.25, timeout.read)) \
-                    if exc.request_sent else None
-                conn.close(abort=True)
-                if early is not None and early.status >= 300:
-                    err = parse_error(early.status, early.body, early.headers)
-                    if early.status in self._retry.statuses:
-                        raise _RetryableError(err, f"server answered {early.status} before reading "
-                                              "the whole body", needs_replay=True) from None
-                    raise err from None
-                if reused and not exc.request_sent:
-                    raise _RetryableError(exc, f"stale pooled connection: {exc}", needs_replay=False) from None
-                if reused:
-                    raise _RetryableError(exc, f"stale pooled connection: {exc}", needs_replay=True) from None
-                raise
-            except BaseException:
-                conn.close(abort=True)
-                raise
-            try:
-                resp = _transport.read_response(conn, timeout.read)
-            except TransportError as exc:
-                conn.close(abort=True)
-                exc.bytes_sent = outcome.body_sent  # the body went out whole; the reply failed
-                raise
-            except BaseException:
-                conn.close(abort=True)
-                raise
-        except _RetryableError:
+            outcome = _transport.send_request(conn, prepared.head, prepared.body, progress)
+        except TransportError as exc:
+            self._send_failed(conn, exc, reused)
+        except BaseException:
+            conn.close(abort=True)
             raise
+        resp = self._read(conn, outcome)
+        return self._finish(conn, resp, prepared, outcome, start, attempt, reused)
+
+    def _send_failed(self, conn: _transport.Connection, exc: TransportError, reused: bool) -> NoReturn:
+        """Sending failed: close the connection and raise what the retry policy needs."""
+        timeout = self._timeout
+        # A reply sent before the server stopped reading is already here: no waiting
+        # for one after a timeout, and only a moment after a reset.
+        early = _transport.try_read_early_response(
+            conn, min(1.0, timeout.read),
+            wait=0.0 if isinstance(exc, TimeoutError) else min(0.25, timeout.read)) \
+            if exc.request_sent else None
+        conn.close(abort=True)
+        if early is not None and early.status >= 300:
+            err = parse_error(early.status, early.body, early.headers)
+            if early.status in self._retry.statuses:
+                raise _RetryableError(err, f"server answered {early.status} before reading "
+                                      "the whole body", needs_replay=True) from None
+            raise err from None
+        if reused:
+            raise _RetryableError(exc, f"stale pooled connection: {exc}",
+                                  needs_replay=exc.request_sent) from None
+        raise exc
+
+    def _read(self, conn: _transport.Connection, outcome: _transport.SendOutcome) -> _transport.Response:
+        try:
+            return _transport.read_response(conn, self._timeout.read)
+        except TransportError as exc:
+            conn.close(abort=True)
+            exc.bytes_sent = outcome.body_sent  # the body went out whole; the reply failed
+            raise
+        except BaseException:
+            conn.close(abort=True)
+            raise
+
+    def _finish(self, conn: _transport.Connection, resp: _transport.Response,
+                prepared: _request.PreparedRequest, outcome: _transport.SendOutcome, start: float,
+                attempt: int, reused: bool) -> Result:
         if resp.keep_alive:
             self._pool.release(conn)
         else:

@@ -308,6 +308,26 @@ class Pool:
             return conn, True
         return self._connect(key, timeout), False
 
+    def acquire_idle(self, key: Tuple[str, str, int], timeout: Timeout) -> Optional[Connection]:
+        """An idle connection for ``key`` that passed the staleness check, or None (no
+        connecting here: the caller's general path does that)."""
+        now = _monotonic()
+        while True:
+            with self._lock:
+                if self._closed:
+                    return None
+                idle = self._idle.get(key)
+                if not idle:
+                    return None
+                conn = idle.pop()
+            if now - conn.idle_since > self.idle_timeout or conn.is_stale():
+                log.debug("dropping a stale pooled connection to %s:%s", key[1], key[2])
+                conn.close()
+                continue
+            if conn.wait != timeout.read:
+                conn.set_wait(timeout.read)
+            return conn
+
     def _connect(self, key: Tuple[str, str, int], timeout: Timeout) -> Connection:
         scheme, host, port = key
         try:
@@ -404,6 +424,15 @@ def send_request(conn: Connection, head: bytes, body: _body.Body,
         raise _io_error(exc, "sending the request", out) from None
     out.complete = True
     return out
+
+
+def send_memory(conn: Connection, head: bytes, data: Any, out: SendOutcome, crc: Optional[int]) -> None:
+    """Head and an in-memory body (``crc``: its CRC-64 when known); TransportError on failure."""
+    try:
+        _send_memory(conn, head, data, out, None, crc)
+    except (OSError, ssl.SSLError) as exc:
+        raise _io_error(exc, "sending the request", out) from None
+    out.complete = True
 
 
 def _send_memory(conn: Connection, head: bytes, view: memoryview, out: SendOutcome,

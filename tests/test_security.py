@@ -74,14 +74,22 @@ def test_a_full_run_logs_no_secret(all_logs, start_server, tls_material, free_po
     DEBUG logging on for every logger: no secret in any line, record argument or exception text."""
     texts = []
     auths = []  # the Authorization value of every request that went out
-    real_send = transport.send_request
+    real_send, real_send_memory = transport.send_request, transport.send_memory
 
-    def send_request(conn, head, body, progress=None):
+    def note(head):
         auths.extend(line.split(b": ", 1)[1].decode() for line in head.split(b"\r\n")
                      if line.startswith(b"Authorization: "))
+
+    def send_request(conn, head, body, progress=None):
+        note(head)
         return real_send(conn, head, body, progress)
 
+    def send_memory(conn, head, data, out, crc):  # the fast path's send
+        note(head)
+        return real_send_memory(conn, head, data, out, crc)
+
     monkeypatch.setattr(transport, "send_request", send_request)
+    monkeypatch.setattr(transport, "send_memory", send_memory)
     recording = start_server(RecordingServer)
     recording.respond(oss_error(503, "ServiceUnavailable", "busy"), Reply(200),
                       oss_error(403, "SignatureDoesNotMatch", "The request signature we calculated does not match"))
