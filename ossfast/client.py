@@ -18,6 +18,7 @@ from .credentials import Credentials
 from .errors import InvalidRequestError, ServerError, TimeoutError, TransportError
 from .signing import SignerV1, SignerV4, region_from_route
 
+_perf_counter = time.perf_counter
 log = logging.getLogger("ossfast")
 
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
@@ -358,21 +359,62 @@ class Client:
             body.close()
 
     def _send_small(self, route: str, status: int, head: bytes, data: bytes, crc: int) -> Result:
-        """The fast path's send: attempt 0 over an idle plain connection in one frame; when
-        there is none (first request, TLS) or the attempt fails, the general path takes over
-        with the same request (after a failure only as the retry policy allows)."""
-        start = time.perf_counter()
-        key = self._key(route)
+        """The fast path's send: attempt 0 over an idle plain connection, head and body in one
+        ``sendmsg``, in as few steps as the success path allows. When there is no idle plain
+        connection (first request, TLS) the general path sends; when anything goes other than
+        plainly well, the general machinery takes over from where this attempt stands (see
+        _small_rest), so failures behave exactly as on the general path."""
+        start = _perf_counter()
+        key = self._endpoint if self._endpoint is not None else self._key(route)
         conn = self._pool.acquire_idle(key, self._timeout) if key[0] == "http" else None
+        if conn is None:
+            return self._send(self._small_request(route, status, head, data, crc), None, start, None)
+        try:
+            sent = conn.sock.sendmsg((head, data))
+        except BaseException as exc:
+            return self._small_rest(conn, route, status, head, data, crc, start, 0, exc)
+        if sent != len(head) + len(data):
+            return self._small_rest(conn, route, status, head, data, crc, start, sent, None)
+        try:
+            resp = _transport.read_response(conn, self._timeout.read)
+        except TransportError as exc:
+            conn.close(abort=True)
+            exc.bytes_sent = len(data)  # the body went out whole; the reply failed
+            raise
+        except BaseException:
+            conn.close(abort=True)
+            raise
+        if resp.keep_alive and 200 <= resp.status < 300:
+            self._pool.release(conn)
+            result = Result(resp.status, None, resp, len(data), crc, _perf_counter() - start, 1, True)
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("WriteGetObjectResponse to %s: status %d forwarded, %d body bytes, request id %s, "
+                          "%.1f ms", route, status, len(data), result.request_id, result.elapsed * 1e3)
+            return result
+        prepared = self._small_request(route, status, head, data, crc)
+        out = _transport.SendOutcome.whole(len(head), len(data), crc)
+        try:
+            return self._finish(conn, resp, prepared, out, start, 0, True)
+        except _RetryableError as exc:
+            return self._send(prepared, None, start, exc)
+        finally:
+            prepared.body.close()
+
+    @staticmethod
+    def _small_request(route: str, status: int, head: bytes, data: bytes, crc: int) -> _request.PreparedRequest:
         body = _body.MemoryBody(memoryview(data))
         body.crc = crc
-        prepared = _request.PreparedRequest(head, body.length, route, status, body)
-        if conn is None:
-            return self._send(prepared, None, start, None)
+        return _request.PreparedRequest(head, body.length, route, status, body)
+
+    def _small_rest(self, conn: _transport.Connection, route: str, status: int, head: bytes, data: bytes,
+                    crc: int, start: float, sent: int, error: Optional[BaseException]) -> Result:
+        """Attempt 0 of the fast path after ``sendmsg`` sent only ``sent`` bytes, or raised
+        ``error``: the rest is sent (or the failure handled) as the general path does."""
+        prepared = self._small_request(route, status, head, data, crc)
         try:
             out = _transport.SendOutcome()
             try:
-                _transport.send_memory(conn, head, data, out, crc)
+                _transport.send_rest(conn, head, data, out, crc, sent, error)
             except TransportError as exc:
                 self._send_failed(conn, exc, True)
             except BaseException:
@@ -383,7 +425,7 @@ class Client:
         except _RetryableError as exc:
             return self._send(prepared, None, start, exc)
         finally:
-            body.close()
+            prepared.body.close()
 
     def _attempt(self, key: Tuple[str, str, int], prepared: _request.PreparedRequest,
                  progress: Optional[Callable[[int, int], Any]], start: float, attempt: int) -> Result:

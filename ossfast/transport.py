@@ -185,6 +185,13 @@ class SendOutcome:
         self.crc64 = 0
         self.complete = False
 
+    @classmethod
+    def whole(cls, head: int, body: int, crc: int) -> "SendOutcome":
+        """The outcome of a send that went out whole."""
+        out = cls()
+        out.head_sent, out.body_sent, out.crc64, out.complete = head, body, crc, True
+        return out
+
     def __repr__(self) -> str:
         return (f"SendOutcome(head_sent={self.head_sent}, body_sent={self.body_sent}, "
                 f"crc64=0x{self.crc64:016x}, complete={self.complete})")
@@ -426,12 +433,27 @@ def send_request(conn: Connection, head: bytes, body: _body.Body,
     return out
 
 
-def send_memory(conn: Connection, head: bytes, data: Any, out: SendOutcome, crc: Optional[int]) -> None:
-    """Head and an in-memory body (``crc``: its CRC-64 when known); TransportError on failure."""
+def send_rest(conn: Connection, head: bytes, data: Any, out: SendOutcome, crc: int, sent: int,
+              error: Optional[BaseException]) -> None:
+    """After one ``sendmsg((head, data))`` that sent ``sent`` bytes or raised ``error`` (which
+    then sent nothing): send the rest, filling ``out``. TransportError on failure."""
+    sock = conn.sock
+    nhead = len(head)
     try:
-        _send_memory(conn, head, data, out, None, crc)
+        if error is not None:
+            raise error
+        out.head_sent = min(sent, nhead)
+        if sent < nhead:
+            sock.sendall(memoryview(head)[sent:])
+            out.head_sent = nhead
+            sent = nhead
+        rest = memoryview(data)[sent - nhead:]
+        if rest:
+            sock.sendall(rest)
     except (OSError, ssl.SSLError) as exc:
         raise _io_error(exc, "sending the request", out) from None
+    out.body_sent = len(data)
+    out.crc64 = crc
     out.complete = True
 
 

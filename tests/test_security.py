@@ -74,7 +74,7 @@ def test_a_full_run_logs_no_secret(all_logs, start_server, tls_material, free_po
     DEBUG logging on for every logger: no secret in any line, record argument or exception text."""
     texts = []
     auths = []  # the Authorization value of every request that went out
-    real_send, real_send_memory = transport.send_request, transport.send_memory
+    real_send, real_send_small = transport.send_request, ossfast.Client._send_small
 
     def note(head):
         auths.extend(line.split(b": ", 1)[1].decode() for line in head.split(b"\r\n")
@@ -84,12 +84,12 @@ def test_a_full_run_logs_no_secret(all_logs, start_server, tls_material, free_po
         note(head)
         return real_send(conn, head, body, progress)
 
-    def send_memory(conn, head, data, out, crc):  # the fast path's send
+    def send_small(self, route, status, head, data, crc):  # the fast path's send
         note(head)
-        return real_send_memory(conn, head, data, out, crc)
+        return real_send_small(self, route, status, head, data, crc)
 
     monkeypatch.setattr(transport, "send_request", send_request)
-    monkeypatch.setattr(transport, "send_memory", send_memory)
+    monkeypatch.setattr(ossfast.Client, "_send_small", send_small)
     recording = start_server(RecordingServer)
     recording.respond(oss_error(503, "ServiceUnavailable", "busy"), Reply(200),
                       oss_error(403, "SignatureDoesNotMatch", "The request signature we calculated does not match"))
