@@ -46,6 +46,7 @@ from .errors import CertificateError, TimeoutError, TransportError
 log = logging.getLogger("ossfast.transport")
 
 MAX_REPLY_HEAD = 64 * 1024
+RECV_SIZE = 16 * 1024  # per recv of a reply: a WGOR reply is a few hundred bytes
 MAX_REPLY_BODY = 1024 * 1024
 SMALL_BODY = 64 * 1024          # head + body up to this go in one sendmsg
 PARALLEL_CRC = 8 * 1024 * 1024  # memory bodies at least this big are hashed in another thread
@@ -317,16 +318,17 @@ class Pool:
 
     def acquire_idle(self, key: Tuple[str, str, int], timeout: Timeout) -> Optional[Connection]:
         """An idle connection for ``key`` that passed the staleness check, or None (no
-        connecting here: the caller's general path does that)."""
+        connecting here: the caller's general path does that). No lock: ``list.pop`` is
+        atomic, and a connection taken while close() runs is closed by release()."""
         now = _monotonic()
         while True:
-            with self._lock:
-                if self._closed:
-                    return None
-                idle = self._idle.get(key)
-                if not idle:
-                    return None
+            idle = self._idle.get(key)
+            if not idle or self._closed:
+                return None
+            try:
                 conn = idle.pop()
+            except IndexError:  # another thread took the last one
+                return None
             if now - conn.idle_since > self.idle_timeout or conn.is_stale():
                 log.debug("dropping a stale pooled connection to %s:%s", key[1], key[2])
                 conn.close()
@@ -383,9 +385,15 @@ class Pool:
         conn.close()
 
     def close(self) -> None:
+        conns = []
         with self._lock:
             self._closed = True
-            conns = [c for v in self._idle.values() for c in v]
+            for idle in self._idle.values():
+                while idle:  # one atomic pop at a time: acquire_idle() pops without the lock
+                    try:
+                        conns.append(idle.pop())
+                    except IndexError:
+                        break
             self._idle.clear()
         for c in conns:
             c.close()
@@ -649,7 +657,7 @@ def read_response(conn: Connection, timeout: float) -> Response:
     received = 0
     while True:
         try:
-            data = sock.recv(65536)
+            data = sock.recv(RECV_SIZE)
         except (socket.timeout, BlockingIOError):  # BlockingIOError: SO_RCVTIMEO ran out
             raise TimeoutError(f"no complete reply within {timeout}s", request_sent=True) from None
         except (OSError, ssl.SSLError) as exc:
