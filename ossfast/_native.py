@@ -437,7 +437,7 @@ def wgor_head_builder(version: int, secret: bytes, region: bytes = b"", product:
             data, blen, crc_p = _NULL, 0, _NULL
         else:
             data = body if type(body) is bytes else _buffer(body, "wgor_head")
-            blen, crc_p = len(body), crc
+            blen, crc_p = len(data), crc  # len of the char[] view: bytes, not items
         while True:
             n = _wgor_head(ptr, route, len(route), token, len(token), status, length, md5, len(md5),
                            extra, len(extra), lines, len(lines), auth_prefix, len(auth_prefix),
@@ -453,6 +453,8 @@ def wgor_head_builder(version: int, secret: bytes, region: bytes = b"", product:
             if n == _ETOKEN:
                 raise _InvalidRequestError("token: must be 1 or more printable ASCII characters without "
                                            "blanks or controls", "token")
+            if not 0 <= status <= 999:
+                raise _InvalidRequestError(f"cannot sign: status {status} is not three digits", "status")
             # The pure twin's signer says exactly what is wrong with the block.
             block = b"".join((b"Host: ", route, b"\r\n", extra, lines))
             raise _sign_failed(n, "v1_sign" if version == 1 else "v4_sign",

@@ -594,7 +594,7 @@ class _ReplyParser:
     head's bytes are kept (``head``) and read again only when someone asks for a header.
     """
 
-    __slots__ = ("head", "body", "done", "headers_done", "parser", "keep_alive", "trailing")
+    __slots__ = ("head", "body", "done", "headers_done", "parser", "keep_alive", "trailing", "status")
 
     def __init__(self) -> None:
         self.parser = httptools.HttpResponseParser(self)
@@ -608,17 +608,24 @@ class _ReplyParser:
         self.headers_done = False
         self.keep_alive = False
         self.trailing = False
+        self.status = 0
 
     def on_message_begin(self) -> None:
         if self.done:  # bytes after the reply: the connection is not clean to reuse
             self.trailing = True
 
     def on_headers_complete(self) -> None:
+        if self.done:  # a second reply's head (trailing bytes): the first one's values stand
+            return
         self.headers_done = True
-        # Asked here: once the message is complete llhttp has reset its state.
+        # Asked here: once the message is complete llhttp has reset its state, and bytes
+        # after the reply may already have started another message.
         self.keep_alive = self.parser.should_keep_alive()
+        self.status = self.parser.get_status_code()
 
     def on_body(self, data: bytes) -> None:
+        if self.done:  # the body of a message after the reply: not ours
+            return
         if self.body is None:
             self.body = bytearray()
         if len(self.body) + len(data) > MAX_REPLY_BODY:
@@ -681,7 +688,9 @@ def read_response(conn: Connection, timeout: float) -> Response:
         except httptools.HttpParserUpgrade:
             raise TransportError("the server asked for a protocol upgrade", request_sent=True) from None
         except httptools.HttpParserError as exc:
-            raise TransportError(f"malformed reply: {exc}", request_sent=True) from None
+            if not rp.done:
+                raise TransportError(f"malformed reply: {exc}", request_sent=True) from None
+            rp.trailing = True  # junk after a complete reply: the reply stands, the connection goes
         if rp.done:
             if not rp.headers_done:
                 raise TransportError("malformed reply", request_sent=True)
@@ -692,7 +701,7 @@ def read_response(conn: Connection, timeout: float) -> Response:
         if remaining <= 0:
             raise TimeoutError(f"no complete reply within {timeout}s", request_sent=True)
         conn.set_wait(remaining)
-    status = parser.get_status_code()
+    status = rp.status if rp.headers_done else parser.get_status_code()
     if 100 <= status < 200:
         raise TransportError(f"unexpected interim reply {status}", request_sent=True)
     body = rp.body
