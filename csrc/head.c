@@ -26,21 +26,8 @@ struct ossfast_wgor_signer {
     char text[];                           /* secret, region, product */
 };
 
-#define LIT(p, s) put((p), (s), sizeof(s) - 1)
+#define LIT(p, s) ossfast_put((p), (s), sizeof(s) - 1)
 
-static inline char *put(char *p, const char *s, size_t n)
-{
-    if (n)
-        memcpy(p, s, n);
-    return p + n;
-}
-
-static void wipe(void *p, size_t n)
-{
-    volatile unsigned char *v = (volatile unsigned char *)p;
-    while (n--)
-        *v++ = 0;
-}
 
 ossfast_wgor_signer *ossfast_wgor_signer_new(int version, const char *secret, size_t secret_len,
                                              const char *region, size_t region_len,
@@ -66,11 +53,11 @@ ossfast_wgor_signer *ossfast_wgor_signer_new(int version, const char *secret, si
     s->product_len = product_len;
     t = s->text;
     s->secret = t;
-    t = put(t, secret, secret_len);
+    t = ossfast_put(t, secret, secret_len);
     s->region = t;
-    t = put(t, region, region_len);
+    t = ossfast_put(t, region, region_len);
     s->product = t;
-    put(t, product, product_len);
+    ossfast_put(t, product, product_len);
     return s;
 }
 
@@ -78,7 +65,7 @@ void ossfast_wgor_signer_free(ossfast_wgor_signer *signer)
 {
     if (!signer)
         return;
-    wipe(signer, signer->size);
+    ossfast_wipe(signer, signer->size);
     free(signer);
 }
 
@@ -146,24 +133,24 @@ int ossfast_wgor_head(const ossfast_wgor_signer *signer,
     p = LIT(p, REQUEST_LINE);
     block = p;
     p = LIT(p, "Host: ");
-    p = put(p, route, route_len);
+    p = ossfast_put(p, route, route_len);
     p = LIT(p, "\r\nContent-Length: ");
     p = put_u64(p, content_length);
     p = LIT(p, "\r\n");
     if (md5_len) {
         p = LIT(p, "Content-MD5: ");
-        p = put(p, md5, md5_len);
+        p = ossfast_put(p, md5, md5_len);
         p = LIT(p, "\r\n");
     }
     p = LIT(p, "x-oss-request-route: ");
-    p = put(p, route, route_len);
+    p = ossfast_put(p, route, route_len);
     p = LIT(p, "\r\nx-oss-request-token: ");
-    p = put(p, token, token_len);
+    p = ossfast_put(p, token, token_len);
     p = LIT(p, "\r\nx-oss-fwd-status: ");
     p = put_u64(p, (uint64_t)status);
     p = LIT(p, "\r\n");
-    p = put(p, extra, extra_len);
-    p = put(p, lines, lines_len);
+    p = ossfast_put(p, extra, extra_len);
+    p = ossfast_put(p, lines, lines_len);
     if (signer->version == 1) {
         char sig[28];
         rc = ossfast_v1_sign(signer->secret, signer->secret_len, "POST", 4, block, (size_t)(p - block),
@@ -171,8 +158,8 @@ int ossfast_wgor_head(const ossfast_wgor_signer *signer,
         if (rc < 0)
             return rc;
         p = LIT(p, "Authorization: ");
-        p = put(p, auth_prefix, auth_prefix_len);
-        p = put(p, sig, 28);
+        p = ossfast_put(p, auth_prefix, auth_prefix_len);
+        p = ossfast_put(p, sig, 28);
     } else {
         char sig[64];
         rc = ossfast_v4_sign(signer->cache, signer->secret, signer->secret_len, "POST", 4, "/", 1,
@@ -182,8 +169,8 @@ int ossfast_wgor_head(const ossfast_wgor_signer *signer,
         if (rc < 0)
             return rc;
         p = LIT(p, "Authorization: ");
-        p = put(p, auth_prefix, auth_prefix_len);
-        p = put(p, sig, 64);
+        p = ossfast_put(p, auth_prefix, auth_prefix_len);
+        p = ossfast_put(p, sig, 64);
     }
     p = LIT(p, "\r\n\r\n");
     if (crc)

@@ -68,4 +68,20 @@ void ossfast_sha256_update(ossfast_sha256_ctx *ctx, const unsigned char *p, size
 void ossfast_sha256_final(ossfast_sha256_ctx *ctx, unsigned char *out32);
 /* ---- end SHA-1 / SHA-256 ------------------------------------------------ */
 
+/* Copies n bytes to p (n may be 0 with any pointers) and returns the end. */
+static inline char *ossfast_put(char *p, const char *s, size_t n)
+{
+    if (n)
+        memcpy(p, s, n);
+    return p + n;
+}
+
+/* memset to zero that the optimiser may not drop (for secrets). */
+static inline void ossfast_wipe(void *p, size_t n)
+{
+    volatile unsigned char *v = (volatile unsigned char *)p;
+    while (n--)
+        *v++ = 0;
+}
+
 #endif

@@ -125,20 +125,6 @@ static int in_list(const char *name, size_t len, const char *list, size_t list_l
     return 0;
 }
 
-static inline char *put(char *p, const char *s, size_t n)
-{
-    if (n)
-        memcpy(p, s, n);
-    return p + n;
-}
-
-/* memset that the optimiser may not drop. */
-static void wipe(void *p, size_t n)
-{
-    volatile unsigned char *v = (volatile unsigned char *)p;
-    while (n--)
-        *v++ = 0;
-}
 
 /* A text buffer: the caller's stack array when it is big enough, else the heap. */
 static char *text_buf(char *stack, size_t stack_cap, size_t need)
@@ -288,27 +274,27 @@ static size_t v1_write(const sign_hdrs *hs, const char *method, size_t method_le
     const sign_hdr *date = FIND(hs, "date");
     char *p = out;
     size_t i;
-    p = put(p, method, method_len);
+    p = ossfast_put(p, method, method_len);
     *p++ = '\n';
     if (md5)
-        p = put(p, md5->value, md5->value_len);
+        p = ossfast_put(p, md5->value, md5->value_len);
     *p++ = '\n';
     if (type)
-        p = put(p, type->value, type->value_len);
+        p = ossfast_put(p, type->value, type->value_len);
     *p++ = '\n';
     if (date)
-        p = put(p, date->value, date->value_len);
+        p = ossfast_put(p, date->value, date->value_len);
     *p++ = '\n';
     for (i = 0; i < hs->n; i++) {
         const sign_hdr *h = &hs->h[i];
         if (!has_oss_prefix(h->name, h->name_len))
             continue;
-        p = put(p, h->name, h->name_len);
+        p = ossfast_put(p, h->name, h->name_len);
         *p++ = ':';
-        p = put(p, h->value, h->value_len);
+        p = ossfast_put(p, h->value, h->value_len);
         *p++ = '\n';
     }
-    p = put(p, resource, resource_len);
+    p = ossfast_put(p, resource, resource_len);
     return (size_t)(p - out);
 }
 
@@ -360,7 +346,7 @@ int ossfast_v1_sign(const char *secret, size_t secret_len,
             ossfast_hmac_sha1(secret, secret_len, text, n, mac);
             text_free(text, stack);
             rc = (int)ossfast_base64_encode(mac, sizeof mac, out28);
-            wipe(mac, sizeof mac);
+            ossfast_wipe(mac, sizeof mac);
         }
     }
     fold_done(&fold);
@@ -387,26 +373,26 @@ static size_t v4_cr_write(const sign_hdrs *hs, const char *method, size_t method
     const sign_hdr *payload = FIND(hs, "x-oss-content-sha256");
     char *p = out;
     size_t i;
-    p = put(p, method, method_len);
+    p = ossfast_put(p, method, method_len);
     *p++ = '\n';
-    p = put(p, uri, uri_len);
+    p = ossfast_put(p, uri, uri_len);
     *p++ = '\n';
-    p = put(p, query, query_len);
+    p = ossfast_put(p, query, query_len);
     *p++ = '\n';
     for (i = 0; i < hs->n; i++) {
         const sign_hdr *h = &hs->h[i];
-        p = put(p, h->name, h->name_len);
+        p = ossfast_put(p, h->name, h->name_len);
         *p++ = ':';
-        p = put(p, h->value, h->value_len);
+        p = ossfast_put(p, h->value, h->value_len);
         *p++ = '\n';
     }
     *p++ = '\n';
-    p = put(p, additional, additional_len);
+    p = ossfast_put(p, additional, additional_len);
     *p++ = '\n';
     if (payload)
-        p = put(p, payload->value, payload->value_len);
+        p = ossfast_put(p, payload->value, payload->value_len);
     else
-        p = put(p, UNSIGNED_PAYLOAD, sizeof(UNSIGNED_PAYLOAD) - 1);
+        p = ossfast_put(p, UNSIGNED_PAYLOAD, sizeof(UNSIGNED_PAYLOAD) - 1);
     return (size_t)(p - out);
 }
 
@@ -462,19 +448,19 @@ static size_t v4_sts_write(const char *date16, const char *region, size_t region
                            const char *product, size_t product_len, const char *hex64, char *out)
 {
     char *p = out;
-    p = put(p, V4_ALGO, sizeof(V4_ALGO) - 1);
+    p = ossfast_put(p, V4_ALGO, sizeof(V4_ALGO) - 1);
     *p++ = '\n';
-    p = put(p, date16, 16);
+    p = ossfast_put(p, date16, 16);
     *p++ = '\n';
-    p = put(p, date16, 8);
+    p = ossfast_put(p, date16, 8);
     *p++ = '/';
-    p = put(p, region, region_len);
+    p = ossfast_put(p, region, region_len);
     *p++ = '/';
-    p = put(p, product, product_len);
+    p = ossfast_put(p, product, product_len);
     *p++ = '/';
-    p = put(p, V4_TERM, sizeof(V4_TERM) - 1);
+    p = ossfast_put(p, V4_TERM, sizeof(V4_TERM) - 1);
     *p++ = '\n';
-    p = put(p, hex64, 64);
+    p = ossfast_put(p, hex64, 64);
     return (size_t)(p - out);
 }
 
@@ -556,16 +542,16 @@ int ossfast_v4_signing_key(const char *secret, size_t secret_len, const char *da
     if (!key0)
         return OSSFAST_ESPACE;
     memcpy(key0, prefix, sizeof(prefix) - 1);
-    put(key0 + sizeof(prefix) - 1, secret, secret_len);
+    ossfast_put(key0 + sizeof(prefix) - 1, secret, secret_len);
     /* Two buffers, so no call reads its key from the memory it writes. */
     ossfast_hmac_sha256(key0, klen, day8, 8, k);
-    wipe(key0, klen);
+    ossfast_wipe(key0, klen);
     text_free(key0, stack);
     ossfast_hmac_sha256((const char *)k, 32, region, region_len, k2);
     ossfast_hmac_sha256((const char *)k2, 32, product, product_len, k);
     ossfast_hmac_sha256((const char *)k, 32, V4_TERM, sizeof(V4_TERM) - 1, out32);
-    wipe(k, sizeof k);
-    wipe(k2, sizeof k2);
+    ossfast_wipe(k, sizeof k);
+    ossfast_wipe(k2, sizeof k2);
     return 32;
 }
 
@@ -596,7 +582,7 @@ void ossfast_v4_cache_free(ossfast_v4_cache *cache)
 {
     if (!cache)
         return;
-    wipe(cache, sizeof *cache);
+    ossfast_wipe(cache, sizeof *cache);
     free(cache);
 }
 
@@ -667,11 +653,11 @@ static void cached_key(ossfast_v4_cache *c, const char *secret, size_t secret_le
         s->secret_len = secret_len;
         s->region_len = region_len;
         s->product_len = product_len;
-        wipe(s->secret, sizeof s->secret);
-        put(s->secret, secret, secret_len);
+        ossfast_wipe(s->secret, sizeof s->secret);
+        ossfast_put(s->secret, secret, secret_len);
         memcpy(s->day, day8, 8);
-        put(s->region, region, region_len);
-        put(s->product, product, product_len);
+        ossfast_put(s->region, region, region_len);
+        ossfast_put(s->product, product, product_len);
         memcpy(s->key, out32, 32);
         cache_unlock(c);
     }
@@ -720,7 +706,7 @@ int ossfast_v4_sign(ossfast_v4_cache *cache,
     cached_key(cache, secret, secret_len, date, region, region_len, product, product_len, key);
     ossfast_hmac_sha256((const char *)key, sizeof key, sts, n, mac);
     text_free(sts, stack);
-    wipe(key, sizeof key);
+    ossfast_wipe(key, sizeof key);
     rc = (int)ossfast_hex_encode(mac, sizeof mac, out64);
 done:
     fold_done(&fold);
