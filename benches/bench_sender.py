@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import socket
 import statistics
 import subprocess
@@ -177,15 +178,17 @@ def test_small_cpu_per_request(fast_v4, fast_v1, raw, oss2_v1, oss2_v4, sender_r
         "oss2-v1": (lambda: o1(ROUTE, TOKEN, "200", SMALL), 150),
         "oss2-v4": (lambda: o4(ROUTE, TOKEN, "200", SMALL), 150),
     }
-    # Many short rounds, the order rotated every round and each batch warmed up first: the VM's
-    # speed drifts by 2x within minutes, so candidates are compared within a round (paired
-    # ratios) and no candidate always runs right after oss2 has thrashed the caches.
+    # Many short rounds, the order shuffled every round (a rotation would keep each candidate
+    # right behind the same neighbour: whoever follows oss2 always starts with its caches
+    # thrashed) and each batch warmed up first. The VM's speed drifts by 2x within minutes, so
+    # candidates are also compared within a round (paired ratios).
     rounds = 21
     labels = list(cands)
+    shuffle = random.Random(20261124)
     cpu = {k: [] for k in cands}
     wall = {k: [] for k in cands}
     for r in range(rounds):
-        order = labels[r % len(labels):] + labels[:r % len(labels)]
+        order = shuffle.sample(labels, len(labels))
         for label in order:
             fn, n = cands[label]
             for _ in range(max(20, n // 10)):
