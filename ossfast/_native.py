@@ -456,7 +456,9 @@ def wgor_head_builder(version: int, secret: bytes, region: bytes = b"", product:
             if not 0 <= status <= 999:
                 raise _InvalidRequestError(f"cannot sign: status {status} is not three digits", "status")
             # The pure twin's signer says exactly what is wrong with the block.
-            block = b"".join((b"Host: ", route, b"\r\n", extra, lines))
+            from ._pure import wgor_block
+
+            block = wgor_block(route, token, status, length, md5, extra, lines)
             raise _sign_failed(n, "v1_sign" if version == 1 else "v4_sign",
                                *((s, b"POST", block, b"/?x-oss-write-get-object-response") if version == 1
                                  else (None, s, b"POST", b"/", b"x-oss-write-get-object-response", block,

@@ -375,6 +375,16 @@ _WGOR_RESOURCE = b"/?x-oss-write-get-object-response"
 _WGOR_QUERY = b"x-oss-write-get-object-response"
 
 
+def wgor_block(route: bytes, token: bytes, status: int, length: int, md5: bytes, extra: bytes,
+               lines: bytes) -> bytes:
+    """The header lines of a WGOR head that the signature covers (Host through ``lines``)."""
+    return b"".join((
+        b"Host: ", route, b"\r\nContent-Length: %d\r\n" % length,
+        b"Content-MD5: " + md5 + b"\r\n" if md5 else b"",
+        b"x-oss-request-route: ", route, b"\r\nx-oss-request-token: ", token,
+        b"\r\nx-oss-fwd-status: %d\r\n" % status, extra, lines))
+
+
 def wgor_head_builder(version: int, secret: bytes, region: bytes = b"", product: bytes = b"",
                       cache: Optional[V4Cache] = None) -> Any:
     """The twin of ``_native.wgor_head_builder``: the same head, byte for byte."""
@@ -389,11 +399,7 @@ def wgor_head_builder(version: int, secret: bytes, region: bytes = b"", product:
                                       "blanks or controls", "token")
         if not 0 <= status <= 999:
             raise _InvalidRequestError(f"cannot sign: status {status} is not three digits", "status")
-        block = b"".join((
-            b"Host: ", route, b"\r\nContent-Length: %d\r\n" % length,
-            b"Content-MD5: " + md5 + b"\r\n" if md5 else b"",
-            b"x-oss-request-route: ", route, b"\r\nx-oss-request-token: ", token,
-            b"\r\nx-oss-fwd-status: %d\r\n" % status, extra, lines))
+        block = wgor_block(route, token, status, length, md5, extra, lines)
         if version == 1:
             sig = v1_sign(s, b"POST", block, _WGOR_RESOURCE)
         else:

@@ -125,9 +125,31 @@ def t_sign(data: bytes) -> None:
     secret, day, region = block[:40], block[40:48], block[48:80] or b"r"
     _both("v4_signing_key", lambda: N.v4_signing_key(secret, day, region, b"oss"),
           lambda: P.v4_signing_key(secret, day, region, b"oss"))
+    t_head(data)
+
+
+_LINES_V1 = b"Date: Tue, 24 Nov 2026 05:00:00 GMT\r\n"
+_LINES_V4 = _LINES_V1 + b"x-oss-date: 20261124T050000Z\r\nx-oss-content-sha256: UNSIGNED-PAYLOAD\r\n"
+_ROUTE = b"ap-1234-opap.oss-cn-x.oss-object-process.aliyuncs.com"
+
+
+def t_head(data: bytes) -> None:
+    # The whole WGOR head: a fuzzed token, status, length and extra lines (any bytes).
+    if len(data) < 4:
+        return
+    cut = 1 + data[0] % max(1, len(data) - 3)
+    token, extra = data[3:3 + cut], data[3 + cut:]
+    status = int.from_bytes(data[1:3], "little") % 1200 - 100
+    md5 = b"1B2M2Y8AsgTpgAmY7PhCfg==" if data[0] & 1 else b""
+    for version, lines in ((1, _LINES_V1), (4, _LINES_V4)):
+        _both(f"wgor_head v{version}",
+              lambda: _HEAD_N[version](_ROUTE, token, status, len(data), md5, extra, lines, b"P=", data),
+              lambda: _HEAD_P[version](_ROUTE, token, status, len(data), md5, extra, lines, b"P=", data))
 
 
 _CACHE = N.V4Cache()
+_HEAD_N = {v: N.wgor_head_builder(v, b"sk", b"cn-x", b"oss", _CACHE) for v in (1, 4)}
+_HEAD_P = {v: P.wgor_head_builder(v, b"sk", b"cn-x", b"oss") for v in (1, 4)}
 TARGETS = [t_crc, t_combine, t_digest, t_hash, t_sign]
 
 
