@@ -7,6 +7,7 @@ anything else through ``ffi.from_buffer``.
 """
 from __future__ import annotations
 
+import time
 from typing import Any, Optional, Sequence, Tuple
 
 from ._ossfast import ffi, lib  # type: ignore[import-not-found]
@@ -400,6 +401,7 @@ def v4_signer(cache: Optional[V4Cache], secret: bytes, method: bytes, uri: bytes
 # the whole WriteGetObjectResponse head (csrc/head.c)
 # =============================================================================
 _wgor_head = lib.ossfast_wgor_head
+_time = time.time
 _ETOKEN = lib.OSSFAST_ETOKEN
 _CRC_OUT = "uint64_t[1]"
 _HEAD_CAP = 4096
@@ -468,4 +470,38 @@ def wgor_head_builder(version: int, secret: bytes, region: bytes = b"", product:
         return result
 
     head.cache = keep  # type: ignore[attr-defined]
+    head.ptr = ptr  # type: ignore[attr-defined]
+    head.spare = spare  # type: ignore[attr-defined]
+    return head
+
+
+def wgor_route_head(signer: Any, route: bytes) -> Any:
+    """``head(token, status, body) -> (head, crc64)``: ``signer.wgor_head(route, token, status,
+    len(body), body=body)`` for one route and a ``bytes`` body, in one Python frame (the
+    sender's per-request call). The signer's per-second lines are read as wgor_head reads
+    them; anything but a plain success (a head over 4 KiB, an error) goes to the signer's
+    own builder, which handles it or raises the precise error."""
+    builder = signer._head
+    ptr, spare = builder.ptr, builder.spare
+    rl = len(route)
+
+    def head(token: bytes, status: int, body: bytes) -> Tuple[bytes, Optional[int]]:
+        cached = signer._second
+        if cached[0] != int(_time()):
+            cached = signer._at(None)
+        lines, prefix = cached[2], cached[5]
+        try:
+            pair = spare.pop()
+        except IndexError:
+            pair = (_alloc(_HEAD_BUFFER), _alloc(_CRC_OUT))
+        out, crc = pair
+        n = _wgor_head(ptr, route, rl, token, len(token), status, len(body), b"", 0, b"", 0,
+                       lines, len(lines), prefix, len(prefix), body, len(body), crc, out, _HEAD_CAP)
+        if n < 0:
+            spare.append(pair)
+            return builder(route, token, status, len(body), b"", b"", lines, prefix, body)
+        result = _unpack(out, n), crc[0]
+        spare.append(pair)
+        return result
+
     return head

@@ -409,3 +409,12 @@ def wgor_head_builder(version: int, secret: bytes, region: bytes = b"", product:
         return head, (crc64(body) if body is not None else None)
 
     return head
+
+
+def wgor_route_head(signer: Any, route: bytes) -> Any:
+    """The twin of ``_native.wgor_route_head``."""
+
+    def head(token: bytes, status: int, body: bytes) -> "tuple[bytes, Optional[int]]":
+        return signer.wgor_head(route, token, status, len(body), b"", b"", body)
+
+    return head

@@ -19,6 +19,7 @@ from .errors import InvalidRequestError, ServerError, TimeoutError, TransportErr
 from .signing import SignerV1, SignerV4, region_from_route
 
 _perf_counter = time.perf_counter
+_DEBUG = logging.DEBUG
 log = logging.getLogger("ossfast")
 
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
@@ -217,8 +218,9 @@ class Client:
         self.scheme = scheme
         self._pool = _transport.Pool(maxsize=pool_maxsize, verify=verify)
         self._signers: Dict[Optional[str], Any] = {}
-        # route -> (its signer (V4: by the route's region), the route as bytes), once validated
-        self._route_signers: Dict[str, Tuple[Any, bytes]] = {}
+        # route -> (its signer (V4: by the route's region), the route as bytes, the signer's
+        # route_head for it), once validated
+        self._route_signers: Dict[str, Tuple[Any, bytes, Any]] = {}
         self._signers_lock = threading.Lock()
         self._v1 = SignerV1(credentials) if sv == "v1" else None
 
@@ -251,7 +253,8 @@ class Client:
         signer = self._signer(_request.check_route(route))
         if len(self._route_signers) >= 4096:
             self._route_signers.clear()
-        self._route_signers[route] = (signer, route.encode("ascii"))
+        rb = route.encode("ascii")
+        self._route_signers[route] = (signer, rb, signer.route_head(rb))
         return signer
 
     # -------------------------------------------------------------- building
@@ -297,10 +300,9 @@ class Client:
             # Anything unusual (and any error) goes the general way, which says what is wrong.
             lane = self._route_signers.get(route) if type(route) is str else None
             if (lane is not None and type(status) is int and status in _FAST_STATUS
-                    and type(token) is str and len(token) <= _request.MAX_HEADER_VALUE):
+                    and type(token) is str and len(token) <= _MAX_TOKEN):
                 try:
-                    head, crc = lane[0].wgor_head(lane[1], token.encode("ascii"), status, len(body), b"",
-                                                  b"", body)
+                    head, crc = lane[2](token.encode("ascii"), status, body)
                 except (UnicodeEncodeError, InvalidRequestError):
                     pass
                 else:
@@ -387,7 +389,7 @@ class Client:
         if resp.keep_alive and 200 <= resp.status < 300:
             self._pool.release(conn)
             result = Result(resp.status, None, resp, len(data), crc, _perf_counter() - start, 1, True)
-            if log.isEnabledFor(logging.DEBUG):
+            if log.isEnabledFor(_DEBUG):
                 log.debug("WriteGetObjectResponse to %s: status %d forwarded, %d body bytes, request id %s, "
                           "%.1f ms", route, status, len(data), result.request_id, result.elapsed * 1e3)
             return result
@@ -529,6 +531,7 @@ class _RetryableError(Exception):
 
 #: the fast path's bodies and statuses (206 needs a Content-Range, 304 no body: both go the general way)
 _FAST_BODY = 64 * 1024
+_MAX_TOKEN = _request.MAX_HEADER_VALUE
 _FAST_STATUS = _request.ALLOWED_STATUS - {206, 304}
 
 _default_client: Optional[Client] = None

@@ -329,7 +329,9 @@ class Pool:
                 conn = idle.pop()
             except IndexError:  # another thread took the last one
                 return None
-            if now - conn.idle_since > self.idle_timeout or conn.is_stale():
+            p = conn._poller
+            if now - conn.idle_since > self.idle_timeout or (
+                    conn.is_stale() if p is None or not conn.plain else p.poll(0)):
                 log.debug("dropping a stale pooled connection to %s:%s", key[1], key[2])
                 conn.close()
                 continue
@@ -374,6 +376,18 @@ class Pool:
     def release(self, conn: Connection) -> None:
         conn.uses += 1
         conn.idle_since = _monotonic()
+        idle = self._idle.get(conn.key)
+        if idle is not None and not self._closed and len(idle) < self.maxsize:
+            # No lock on the common path: list.append is atomic. A close() that ran since
+            # the check has already emptied the lists, so look again and take it back.
+            idle.append(conn)
+            if self._closed or len(idle) > self.maxsize:
+                try:
+                    idle.remove(conn)
+                except ValueError:
+                    return  # close() (or another thread) has it now
+                conn.close()
+            return
         with self._lock:
             if not self._closed:
                 idle = self._idle.get(conn.key)
@@ -652,8 +666,11 @@ def read_response(conn: Connection, timeout: float) -> Response:
     rp = conn.reply_parser
     if rp is None:
         rp = conn.reply_parser = _ReplyParser()
-    else:
-        rp.reset()
+    else:  # rp.reset(), inlined: this is the per-request path
+        rp.head = []
+        rp.body = None
+        rp.done = rp.headers_done = rp.keep_alive = rp.trailing = False
+        rp.status = 0
     parser = rp.parser
     head = rp.head
     deadline = _monotonic() + timeout
