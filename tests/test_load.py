@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import os
+import socket
 import random
 import threading
 import time
@@ -16,7 +17,7 @@ import time
 from servers import RecordingServer, Reply, crc64 as ref_crc64, open_fds
 
 import ossfast
-from ossfast import Credentials
+from ossfast import Credentials, transport
 
 ROUTE = "fc-ap-01-1234-opap.oss-cn-qingdao-internal.oss-object-process.aliyuncs.com"
 CREDS = Credentials("ak", "sk")
@@ -216,3 +217,67 @@ def test_many_clients_closed_leak_nothing(start_server):
     _settle(server)
     if before is not None:
         assert open_fds() == before
+
+
+def test_close_while_threads_send_on_the_fast_path(start_server):
+    """Threads keep sending small bytes bodies (the fast path: pool pops and releases without
+    the lock) while the main thread closes the client. Every call either succeeds or raises
+    TransportError; nothing is left in the pool; once the threads are done, no socket is open."""
+    server = start_server(RecordingServer)
+    gc.collect()
+    before = open_fds()
+    for round_ in range(5):
+        c = ossfast.Client(CREDS, endpoint=server.url, pool_maxsize=3)
+        c.write_get_object_response(ROUTE, "warm", 200, b"x")  # the route is known: fast path
+        outcomes: list = []
+        stop = threading.Event()
+
+        def worker() -> None:
+            while not stop.is_set():
+                try:
+                    c.write_get_object_response(ROUTE, "t", 200, b"abc")
+                    outcomes.append("ok")
+                except ossfast.TransportError:
+                    outcomes.append("failed")
+                except Exception as exc:  # anything else is a bug
+                    outcomes.append(repr(exc))
+
+        threads = [threading.Thread(target=worker) for _ in range(6)]
+        for t in threads:
+            t.start()
+        time.sleep(0.05 + 0.02 * round_)
+        c.close()
+        time.sleep(0.02)  # calls after close() must fail cleanly too
+        stop.set()
+        for t in threads:
+            t.join(10)
+        assert not any(t.is_alive() for t in threads)
+        assert outcomes.count("ok") > 0 and set(outcomes) <= {"ok", "failed"}, set(outcomes)
+        assert "failed" in outcomes  # the calls after close()
+        assert c.pool.idle_count() == 0
+    _settle(server)
+    if before is not None:
+        assert open_fds() == before
+
+
+def test_release_racing_close_closes_the_connection():
+    """Pool.release() puts a connection back without the lock; a close() that runs between its
+    check and its append must not leave that connection open in a closed pool."""
+    pool = transport.Pool()
+    key = ("http", "127.0.0.1", 9)
+
+    class CloseFirst(list):
+        def append(self, item):  # close() runs right before the append lands
+            pool.close()
+            super().append(item)
+
+    a, b = socket.socketpair()
+    try:
+        conn = transport.Connection(a, key, True)
+        pool._idle[key] = CloseFirst()
+        pool.release(conn)
+        assert pool.closed and pool.idle_count() == 0
+        assert a.fileno() == -1  # closed by release()
+    finally:
+        a.close()
+        b.close()
