@@ -232,7 +232,7 @@ def test_close_while_threads_send_on_the_fast_path(start_server):
         outcomes: list = []
         stop = threading.Event()
 
-        def worker() -> None:
+        def worker(c: ossfast.Client, outcomes: list, stop: threading.Event) -> None:
             while not stop.is_set():
                 try:
                     c.write_get_object_response(ROUTE, "t", 200, b"abc")
@@ -242,7 +242,7 @@ def test_close_while_threads_send_on_the_fast_path(start_server):
                 except Exception as exc:  # anything else is a bug
                     outcomes.append(repr(exc))
 
-        threads = [threading.Thread(target=worker) for _ in range(6)]
+        threads = [threading.Thread(target=worker, args=(c, outcomes, stop)) for _ in range(6)]
         for t in threads:
             t.start()
         time.sleep(0.05 + 0.02 * round_)

@@ -142,9 +142,9 @@ def t_head(data: bytes) -> None:
     status = int.from_bytes(data[1:3], "little") % 1200 - 100
     md5 = b"1B2M2Y8AsgTpgAmY7PhCfg==" if data[0] & 1 else b""
     for version, lines in ((1, _LINES_V1), (4, _LINES_V4)):
-        _both(f"wgor_head v{version}",
-              lambda: _HEAD_N[version](_ROUTE, token, status, len(data), md5, extra, lines, b"P=", data),
-              lambda: _HEAD_P[version](_ROUTE, token, status, len(data), md5, extra, lines, b"P=", data))
+        args = (_ROUTE, token, status, len(data), md5, extra, lines, b"P=", data)
+        _both(f"wgor_head v{version}", lambda n=_HEAD_N[version], a=args: n(*a),
+              lambda p=_HEAD_P[version], a=args: p(*a))
 
 
 _CACHE = N.V4Cache()
