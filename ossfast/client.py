@@ -414,16 +414,12 @@ class Client:
         ``error``: the rest is sent (or the failure handled) as the general path does."""
         prepared = self._small_request(route, status, head, data, crc)
         try:
-            out = _transport.SendOutcome()
-            try:
+            def send_it() -> _transport.SendOutcome:
+                out = _transport.SendOutcome()
                 _transport.send_rest(conn, head, data, out, crc, sent, error)
-            except TransportError as exc:
-                self._send_failed(conn, exc, True)
-            except BaseException:
-                conn.close(abort=True)
-                raise
-            resp = self._read(conn, out)
-            return self._finish(conn, resp, prepared, out, start, 0, True)
+                return out
+
+            return self._exchange(conn, send_it, prepared, start, 0, True)
         except _RetryableError as exc:
             return self._send(prepared, None, start, exc)
         finally:
@@ -438,8 +434,15 @@ class Client:
                 raise  # retrying cannot help
             # Nothing of the request left: always safe to retry.
             raise _RetryableError(exc, f"connect failed: {exc}", needs_replay=False) from None
+        return self._exchange(conn, lambda: _transport.send_request(conn, prepared.head, prepared.body, progress),
+                              prepared, start, attempt, reused)
+
+    def _exchange(self, conn: _transport.Connection, send: Callable[[], _transport.SendOutcome],
+                  prepared: _request.PreparedRequest, start: float, attempt: int, reused: bool) -> Result:
+        """``send()`` the request on ``conn``, then read and judge the reply; failures are
+        handled as the retry policy needs (see _send_failed, _read, _finish)."""
         try:
-            outcome = _transport.send_request(conn, prepared.head, prepared.body, progress)
+            outcome = send()
         except TransportError as exc:
             self._send_failed(conn, exc, reused)
         except BaseException:
