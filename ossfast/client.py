@@ -281,7 +281,7 @@ class Client:
                    "content_type": content_type, "etag": etag, "expires": expires,
                    "last_modified": last_modified}
         lane = self._route_signers.get(route) if type(route) is str else None
-        signer = lane[0] if lane is not None else self._route_signer(route)
+        signer = lane[0] if lane is not None else self._route_signer(route)  # validates the route
         return _request.build(route=route, token=token, status=status, body=body, fwd=fwd,
                               headers=headers, content_length=content_length, content_md5=content_md5,
                               date=date, signer=signer)
@@ -307,20 +307,10 @@ class Client:
                     pass
                 else:
                     return self._send_small(route, status, head, body, crc)
-        if kwargs:
-            if "date" in kwargs:
-                raise TypeError("write_get_object_response() got an unexpected keyword argument 'date' "
-                                "(use prepare(..., date=...) then send())")
-            prepared = self.prepare(route, token, status, body, progress=progress, **kwargs)
-        else:
-            if progress is not None and not callable(progress):
-                raise InvalidRequestError("progress: must be callable as progress(bytes_sent, total)",
-                                          field="progress")
-            lane = self._route_signers.get(route) if type(route) is str else None
-            prepared = _request.build(route=route, token=token, status=status, body=body, fwd=None,
-                                      headers=None, content_length=None, content_md5=False, date=None,
-                                      signer=lane[0] if lane is not None else self._route_signer(route))
-        return self.send(prepared, progress)
+        if "date" in kwargs:
+            raise TypeError("write_get_object_response() got an unexpected keyword argument 'date' "
+                            "(use prepare(..., date=...) then send())")
+        return self.send(self.prepare(route, token, status, body, progress=progress, **kwargs), progress)
 
     def send(self, prepared: _request.PreparedRequest,
              progress: Optional[Callable[[int, int], Any]] = None) -> Result:

@@ -297,26 +297,14 @@ class Pool:
 
     def acquire(self, key: Tuple[str, str, int], timeout: Timeout) -> Tuple[Connection, bool]:
         """A connection for ``key``: (conn, reused). Stale idle connections are dropped."""
-        now = _monotonic()
-        wait = timeout.read
-        while True:
-            with self._lock:
-                if self._closed:
-                    raise TransportError("the client is closed")
-                idle = self._idle.get(key)
-                conn = idle.pop() if idle else None
-            if conn is None:
-                break
-            if now - conn.idle_since > self.idle_timeout or conn.is_stale():
-                log.debug("dropping a stale pooled connection to %s:%s", key[1], key[2])
-                conn.close()
-                continue
-            if conn.wait != wait:
-                conn.set_wait(wait)
+        conn = self._take_idle(key, timeout)
+        if conn is not None:
             return conn, True
+        if self._closed:
+            raise TransportError("the client is closed")
         return self._connect(key, timeout), False
 
-    def acquire_idle(self, key: Tuple[str, str, int], timeout: Timeout) -> Optional[Connection]:
+    def _take_idle(self, key: Tuple[str, str, int], timeout: Timeout) -> Optional[Connection]:
         """An idle connection for ``key`` that passed the staleness check, or None (no
         connecting here: the caller's general path does that). No lock: ``list.pop`` is
         atomic, and a connection taken while close() runs is closed by release()."""
@@ -329,15 +317,16 @@ class Pool:
                 conn = idle.pop()
             except IndexError:  # another thread took the last one
                 return None
-            p = conn._poller
-            if now - conn.idle_since > self.idle_timeout or (
-                    conn.is_stale() if p is None or not conn.plain else p.poll(0)):
+            if now - conn.idle_since > self.idle_timeout or conn.is_stale():
                 log.debug("dropping a stale pooled connection to %s:%s", key[1], key[2])
                 conn.close()
                 continue
             if conn.wait != timeout.read:
                 conn.set_wait(timeout.read)
             return conn
+
+    #: what the fast path calls: an idle connection or None (the general path connects)
+    acquire_idle = _take_idle
 
     def _connect(self, key: Tuple[str, str, int], timeout: Timeout) -> Connection:
         scheme, host, port = key
@@ -666,11 +655,8 @@ def read_response(conn: Connection, timeout: float) -> Response:
     rp = conn.reply_parser
     if rp is None:
         rp = conn.reply_parser = _ReplyParser()
-    else:  # rp.reset(), inlined: this is the per-request path
-        rp.head = []
-        rp.body = None
-        rp.done = rp.headers_done = rp.keep_alive = rp.trailing = False
-        rp.status = 0
+    else:
+        rp.reset()
     parser = rp.parser
     head = rp.head
     deadline = _monotonic() + timeout
@@ -718,7 +704,7 @@ def read_response(conn: Connection, timeout: float) -> Response:
         if remaining <= 0:
             raise TimeoutError(f"no complete reply within {timeout}s", request_sent=True)
         conn.set_wait(remaining)
-    status = rp.status if rp.headers_done else parser.get_status_code()
+    status = rp.status  # every way out of the loop above has the reply's head
     if 100 <= status < 200:
         raise TransportError(f"unexpected interim reply {status}", request_sent=True)
     body = rp.body
