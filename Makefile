@@ -52,7 +52,8 @@ valgrind: build
 	bash tools/valgrind.sh
 
 bench: build
-	PYTHONDEVMODE= $(PYTEST) -q -o python_files='bench_*.py' benches --benchmark-columns=min,median,mean,ops
+	PYTHONDEVMODE= $(PYTEST) -q -o python_files='bench_*.py' benches --benchmark-columns=min,median,mean,ops \
+		--benchmark-warmup=on --benchmark-warmup-iterations=2000
 
 # Ten minutes of mixed requests with random faults (not in CI).
 soak: build

@@ -5,12 +5,15 @@ Run:  .venv/bin/python -m pytest benches/bench_sender.py -q --benchmark-columns=
 client's CPU time is the client's alone. At the end a table (benches/conftest.py) gives the
 ratios computed from this run's stats, beside the targets:
 
-* ``small-1KiB``: 1 KiB bodies, sequential over one keep-alive connection. ossfast (V4, and V1)
+* ``small-1KiB``: 1 KiB bodies, sequential over one keep-alive connection, against the
+  busy-polling sink (``spin_sink``: it answers without being woken up). ossfast (V4, and V1)
   vs a raw socket sending the same prebuilt request bytes (sendall + recv to the reply's end) vs
   oss2 ``Service.write_get_object_response`` (oss2.Auth = V1, oss2.AuthV4 with the region).
   Targets: ossfast >= 10x oss2 and >= 0.6x raw in req/s.
-* ``test_small_cpu_per_request``: client CPU time (time.process_time) per request over N
-  requests, the candidates interleaved round by round. Target: ossfast <= 50 us.
+* ``test_small_cpu_per_request[busy-poll|blocking]``: client CPU time (time.process_time) per
+  request over N requests, the candidates interleaved round by round, once against the
+  busy-polling sink and once against the blocking one (each request then wakes the sink's
+  sleeping thread, and on a VM its halted vCPU). Target: ossfast <= 50 us.
 * ``bytes-256MiB``: a 256 MiB bytes body; ossfast (CRC64 computed, checked) vs raw ``sendall`` of
   a memoryview of the same bytes vs oss2. Target: >= 0.9x raw.
 * ``file-256MiB``: a 256 MiB file (page cache); ossfast vs oss2 with the same file object vs
@@ -33,7 +36,7 @@ import oss2
 import pytest
 
 import ossfast
-from sink import clean_env
+from sink import clean_env, keep_off_spin_cpu
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BIG = 256 * 1024 * 1024  # the size of conftest's big_file / big_bytes
@@ -46,34 +49,6 @@ BIG_ROUNDS = 8
 
 
 # ----------------------------------------------------------------------------- clients
-
-@pytest.fixture(scope="module")
-def fast_v4(sink):
-    with ossfast.Client(ossfast.Credentials(AK, SK), endpoint=sink.url) as c:
-        c.write_get_object_response(ROUTE, TOKEN, 200, SMALL)
-        yield c
-
-
-@pytest.fixture(scope="module")
-def fast_v1(sink):
-    with ossfast.Client(ossfast.Credentials(AK, SK), signature_version="v1", endpoint=sink.url) as c:
-        c.write_get_object_response(ROUTE, TOKEN, 200, SMALL)
-        yield c
-
-
-@pytest.fixture(scope="module")
-def oss2_v1(sink):
-    svc = oss2.Service(oss2.Auth(AK, SK), sink.url)
-    assert svc.write_get_object_response(ROUTE, TOKEN, "200", SMALL).status == 200
-    return svc
-
-
-@pytest.fixture(scope="module")
-def oss2_v4(sink):
-    svc = oss2.Service(oss2.AuthV4(AK, SK), sink.url, region=REGION)
-    assert svc.write_get_object_response(ROUTE, TOKEN, "200", SMALL).status == 200
-    return svc
-
 
 class RawConn:
     """One keep-alive socket (blocking, TCP_NODELAY) and the reply reader of the baselines."""
@@ -97,11 +72,52 @@ class RawConn:
         self.sock.close()
 
 
+class Candidates:
+    """ossfast V4/V1, oss2 V1/V4 and a raw socket, all talking to one sink, each warmed up."""
+
+    def __init__(self, sink) -> None:
+        creds = ossfast.Credentials(AK, SK)
+        self.fast_v4 = ossfast.Client(creds, endpoint=sink.url)
+        self.fast_v1 = ossfast.Client(creds, signature_version="v1", endpoint=sink.url)
+        self.oss2_v1 = oss2.Service(oss2.Auth(AK, SK), sink.url)
+        self.oss2_v4 = oss2.Service(oss2.AuthV4(AK, SK), sink.url, region=REGION)
+        self.raw = RawConn(sink)
+        for c in (self.fast_v4, self.fast_v1):
+            assert c.write_get_object_response(ROUTE, TOKEN, 200, SMALL).status == 200
+        for svc in (self.oss2_v1, self.oss2_v4):
+            assert svc.write_get_object_response(ROUTE, TOKEN, "200", SMALL).status == 200
+
+    def close(self) -> None:
+        self.fast_v4.close()
+        self.fast_v1.close()
+        self.raw.close()
+
+
 @pytest.fixture(scope="module")
-def raw(sink):
-    conn = RawConn(sink)
-    yield conn
-    conn.close()
+def bulk(sink):
+    """The candidates on the blocking sink (256 MiB bodies: the sink is always reading)."""
+    c = Candidates(sink)
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="module")
+def small(spin_sink):
+    """The candidates on the busy-polling sink (small requests: it answers without a wake-up)."""
+    c = Candidates(spin_sink)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def off_spin_cpu():
+    """The client off the spinning sink's CPU while a small-request test runs (every candidate
+    alike; the 256 MiB tests keep both CPUs: ossfast hashes a file on a second thread)."""
+    with keep_off_spin_cpu():
+        yield
+
+
+SINKS = {"busy-poll": "spin_sink", "blocking": "sink"}
 
 
 def _head(client, length: int) -> bytes:
@@ -117,26 +133,26 @@ def _record(benchmark, results, group, label, nbytes=0):
 
 # ----------------------------------------------------------------------------- small bodies
 
-def test_small_ossfast_v4(benchmark, fast_v4, sender_results):
+def test_small_ossfast_v4(benchmark, small, sender_results, off_spin_cpu):
     benchmark.group = "small-1KiB"
-    send = fast_v4.write_get_object_response
+    send = small.fast_v4.write_get_object_response
     r = benchmark(lambda: send(ROUTE, TOKEN, 200, SMALL))
     assert r.status == 200 and r.bytes_sent == 1024 and r.reused_connection
     _record(benchmark, sender_results, "small-1KiB", "ossfast-v4")
 
 
-def test_small_ossfast_v1(benchmark, fast_v1, sender_results):
+def test_small_ossfast_v1(benchmark, small, sender_results, off_spin_cpu):
     benchmark.group = "small-1KiB"
-    send = fast_v1.write_get_object_response
+    send = small.fast_v1.write_get_object_response
     r = benchmark(lambda: send(ROUTE, TOKEN, 200, SMALL))
     assert r.status == 200 and r.bytes_sent == 1024
     _record(benchmark, sender_results, "small-1KiB", "ossfast-v1")
 
 
-def test_small_raw_socket(benchmark, raw, fast_v4, sender_results):
+def test_small_raw_socket(benchmark, small, sender_results, off_spin_cpu):
     benchmark.group = "small-1KiB"
-    request = _head(fast_v4, len(SMALL)) + SMALL  # prebuilt: same bytes ossfast sends
-    sendall, read_reply = raw.sock.sendall, raw.read_reply
+    request = _head(small.fast_v4, len(SMALL)) + SMALL  # prebuilt: same bytes ossfast sends
+    sendall, read_reply = small.raw.sock.sendall, small.raw.read_reply
 
     def one():
         sendall(request)
@@ -146,31 +162,46 @@ def test_small_raw_socket(benchmark, raw, fast_v4, sender_results):
     _record(benchmark, sender_results, "small-1KiB", "raw-socket")
 
 
-def test_small_oss2_v1(benchmark, oss2_v1, sender_results):
+def test_small_oss2_v1(benchmark, small, sender_results, off_spin_cpu):
     benchmark.group = "small-1KiB"
-    send = oss2_v1.write_get_object_response
+    send = small.oss2_v1.write_get_object_response
     assert benchmark(lambda: send(ROUTE, TOKEN, "200", SMALL)).status == 200
     _record(benchmark, sender_results, "small-1KiB", "oss2-v1")
 
 
-def test_small_oss2_v4(benchmark, oss2_v4, sender_results):
+def test_small_oss2_v4(benchmark, small, sender_results, off_spin_cpu):
     benchmark.group = "small-1KiB"
-    send = oss2_v4.write_get_object_response
+    send = small.oss2_v4.write_get_object_response
     assert benchmark(lambda: send(ROUTE, TOKEN, "200", SMALL)).status == 200
     _record(benchmark, sender_results, "small-1KiB", "oss2-v4")
 
 
-def test_small_cpu_per_request(fast_v4, fast_v1, raw, oss2_v1, oss2_v4, sender_results):
-    """Client-process CPU per request; candidates interleaved so drift hits them all alike."""
-    request = _head(fast_v4, len(SMALL)) + SMALL
-    sendall, read_reply = raw.sock.sendall, raw.read_reply
+@pytest.mark.parametrize("which", list(SINKS))
+def test_small_cpu_per_request(which, request, sender_results):
+    """Client-process CPU per request; candidates interleaved so drift hits them all alike.
+    Against the blocking sink the scheduler places both processes as it likes (as before the
+    busy-polling sink existed); against the busy-polling one the client keeps off its CPU."""
+    c = Candidates(request.getfixturevalue(SINKS[which]))
+    try:
+        if which == "busy-poll":
+            with keep_off_spin_cpu():
+                _interleave(c, which, sender_results)
+        else:
+            _interleave(c, which, sender_results)
+    finally:
+        c.close()
+
+
+def _interleave(c: Candidates, which: str, sender_results) -> None:
+    request = _head(c.fast_v4, len(SMALL)) + SMALL
+    sendall, read_reply = c.raw.sock.sendall, c.raw.read_reply
 
     def raw_one():
         sendall(request)
         read_reply()
 
-    v4, v1 = fast_v4.write_get_object_response, fast_v1.write_get_object_response
-    o1, o4 = oss2_v1.write_get_object_response, oss2_v4.write_get_object_response
+    v4, v1 = c.fast_v4.write_get_object_response, c.fast_v1.write_get_object_response
+    o1, o4 = c.oss2_v1.write_get_object_response, c.oss2_v4.write_get_object_response
     cands = {
         "ossfast-v4": (lambda: v4(ROUTE, TOKEN, 200, SMALL), 1500),
         "ossfast-v1": (lambda: v1(ROUTE, TOKEN, 200, SMALL), 1500),
@@ -199,32 +230,33 @@ def test_small_cpu_per_request(fast_v4, fast_v1, raw, oss2_v1, oss2_v4, sender_r
             t1, c1 = time.perf_counter(), time.process_time()
             cpu[label].append((c1 - c0) / n)
             wall[label].append((t1 - t0) / n)
+    sender_results.cpu[which] = {}
     for label, (_, n) in cands.items():
-        sender_results.cpu[label] = {"cpu_us": statistics.median(cpu[label]) * 1e6,
+        sender_results.cpu[which][label] = {"cpu_us": statistics.median(cpu[label]) * 1e6,
                                      "rps": 1.0 / statistics.median(wall[label]),
                                      "n": n, "rounds": rounds}
     # req/s ratio of ossfast-v4 to each baseline, round by round (same minute, same VM state)
-    sender_results.paired = {base: statistics.median(wall[base][i] / wall["ossfast-v4"][i] for i in range(rounds))
+    sender_results.paired[which] = {base: statistics.median(wall[base][i] / wall["ossfast-v4"][i] for i in range(rounds))
                              for base in labels if base != "ossfast-v4"}
 
 
 # ----------------------------------------------------------------------------- 256 MiB bytes
 
-def test_bytes_ossfast(benchmark, fast_v4, big_bytes, sender_results):
+def test_bytes_ossfast(benchmark, bulk, big_bytes, sender_results):
     benchmark.group = "bytes-256MiB"
     data, crc = big_bytes
-    send = fast_v4.write_get_object_response
+    send = bulk.fast_v4.write_get_object_response
     r = benchmark.pedantic(lambda: send(ROUTE, TOKEN, 200, data), rounds=BIG_ROUNDS, warmup_rounds=1)
     assert r.bytes_sent == BIG and r.crc64 == crc
     _record(benchmark, sender_results, "bytes-256MiB", "ossfast", BIG)
 
 
-def test_bytes_raw_sendall(benchmark, raw, fast_v4, big_bytes, sender_results):
+def test_bytes_raw_sendall(benchmark, bulk, big_bytes, sender_results):
     benchmark.group = "bytes-256MiB"
     data, _ = big_bytes
     view = memoryview(data)
-    head = _head(fast_v4, BIG)
-    sendall, read_reply = raw.sock.sendall, raw.read_reply
+    head = _head(bulk.fast_v4, BIG)
+    sendall, read_reply = bulk.raw.sock.sendall, bulk.raw.read_reply
 
     def one():
         sendall(head)
@@ -235,10 +267,10 @@ def test_bytes_raw_sendall(benchmark, raw, fast_v4, big_bytes, sender_results):
     _record(benchmark, sender_results, "bytes-256MiB", "raw-sendall", BIG)
 
 
-def test_bytes_oss2(benchmark, oss2_v1, big_bytes, sender_results):
+def test_bytes_oss2(benchmark, bulk, big_bytes, sender_results):
     benchmark.group = "bytes-256MiB"
     data, _ = big_bytes
-    send = oss2_v1.write_get_object_response
+    send = bulk.oss2_v1.write_get_object_response
     r = benchmark.pedantic(lambda: send(ROUTE, TOKEN, "200", data), rounds=BIG_ROUNDS, warmup_rounds=1)
     assert r.status == 200
     _record(benchmark, sender_results, "bytes-256MiB", "oss2", BIG)
@@ -246,10 +278,10 @@ def test_bytes_oss2(benchmark, oss2_v1, big_bytes, sender_results):
 
 # ----------------------------------------------------------------------------- 256 MiB file
 
-def test_file_ossfast(benchmark, fast_v4, big_file, sender_results):
+def test_file_ossfast(benchmark, bulk, big_file, sender_results):
     benchmark.group = "file-256MiB"
     path, crc = big_file
-    send = fast_v4.write_get_object_response
+    send = bulk.fast_v4.write_get_object_response
 
     def one():
         with open(path, "rb") as f:
@@ -260,10 +292,10 @@ def test_file_ossfast(benchmark, fast_v4, big_file, sender_results):
     _record(benchmark, sender_results, "file-256MiB", "ossfast", BIG)
 
 
-def test_file_oss2(benchmark, oss2_v1, big_file, sender_results):
+def test_file_oss2(benchmark, bulk, big_file, sender_results):
     benchmark.group = "file-256MiB"
     path, _ = big_file
-    send = oss2_v1.write_get_object_response
+    send = bulk.oss2_v1.write_get_object_response
 
     def one():
         with open(path, "rb") as f:
@@ -273,11 +305,11 @@ def test_file_oss2(benchmark, oss2_v1, big_file, sender_results):
     _record(benchmark, sender_results, "file-256MiB", "oss2", BIG)
 
 
-def test_file_raw_sendfile(benchmark, raw, fast_v4, big_file, sender_results):
+def test_file_raw_sendfile(benchmark, bulk, big_file, sender_results):
     benchmark.group = "file-256MiB"
     path, _ = big_file
-    head = _head(fast_v4, BIG)
-    sock = raw.sock
+    head = _head(bulk.fast_v4, BIG)
+    sock = bulk.raw.sock
 
     def one():
         with open(path, "rb") as f:
@@ -288,7 +320,7 @@ def test_file_raw_sendfile(benchmark, raw, fast_v4, big_file, sender_results):
                 if n <= 0:
                     raise OSError("sendfile made no progress")
                 off += n
-        return raw.read_reply()
+        return bulk.raw.read_reply()
 
     assert benchmark.pedantic(one, rounds=BIG_ROUNDS, warmup_rounds=1).startswith(b"HTTP/1.1 200 ")
     _record(benchmark, sender_results, "file-256MiB", "raw-sendfile", BIG)
