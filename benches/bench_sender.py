@@ -27,16 +27,18 @@ import json
 import os
 import random
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
 import time
+from typing import Optional
 
 import oss2
 import pytest
+from sink import clean_env, keep_off_spin_cpu
 
 import ossfast
-from sink import clean_env, keep_off_spin_cpu
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BIG = 256 * 1024 * 1024  # the size of conftest's big_file / big_bytes
@@ -51,11 +53,15 @@ BIG_ROUNDS = 8
 # ----------------------------------------------------------------------------- clients
 
 class RawConn:
-    """One keep-alive socket (blocking, TCP_NODELAY) and the reply reader of the baselines."""
+    """One keep-alive socket (blocking, TCP_NODELAY; TLS verified against ``ca_file`` when
+    the sink serves HTTPS) and the reply reader of the baselines."""
 
-    def __init__(self, sink) -> None:
+    def __init__(self, sink, ca_file: Optional[str] = None) -> None:
         self.sock = socket.create_connection((sink.host, sink.port))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if sink.url.startswith("https://"):
+            ctx = ssl.create_default_context(cafile=ca_file)
+            self.sock = ctx.wrap_socket(self.sock, server_hostname=sink.host)
 
     def read_reply(self) -> bytes:
         # The sink's replies end at the blank line (Content-Length: 0).
@@ -73,15 +79,20 @@ class RawConn:
 
 
 class Candidates:
-    """ossfast V4/V1, oss2 V1/V4 and a raw socket, all talking to one sink, each warmed up."""
+    """ossfast V4/V1, oss2 V1/V4 and a raw socket, all talking to one sink, each warmed up.
+    On an HTTPS sink every candidate verifies its certificate against ``ca_file``."""
 
-    def __init__(self, sink) -> None:
+    def __init__(self, sink, ca_file: Optional[str] = None) -> None:
         creds = ossfast.Credentials(AK, SK)
-        self.fast_v4 = ossfast.Client(creds, endpoint=sink.url)
-        self.fast_v1 = ossfast.Client(creds, signature_version="v1", endpoint=sink.url)
-        self.oss2_v1 = oss2.Service(oss2.Auth(AK, SK), sink.url)
-        self.oss2_v4 = oss2.Service(oss2.AuthV4(AK, SK), sink.url, region=REGION)
-        self.raw = RawConn(sink)
+        verify = ca_file or True
+        self.fast_v4 = ossfast.Client(creds, endpoint=sink.url, verify=verify)
+        self.fast_v1 = ossfast.Client(creds, signature_version="v1", endpoint=sink.url, verify=verify)
+        sessions = [oss2.Session(), oss2.Session()]
+        for sess in sessions:
+            sess.session.verify = verify  # requests' own setting: a CA bundle path or True
+        self.oss2_v1 = oss2.Service(oss2.Auth(AK, SK), sink.url, session=sessions[0])
+        self.oss2_v4 = oss2.Service(oss2.AuthV4(AK, SK), sink.url, session=sessions[1], region=REGION)
+        self.raw = RawConn(sink, ca_file)
         for c in (self.fast_v4, self.fast_v1):
             assert c.write_get_object_response(ROUTE, TOKEN, 200, SMALL).status == 200
         for svc in (self.oss2_v1, self.oss2_v4):
@@ -117,7 +128,7 @@ def off_spin_cpu():
         yield
 
 
-SINKS = {"busy-poll": "spin_sink", "blocking": "sink"}
+SINKS = {"busy-poll": "spin_sink", "blocking": "sink", "busy-poll, TLS": "spin_tls_sink"}
 
 
 def _head(client, length: int) -> bytes:
@@ -181,9 +192,10 @@ def test_small_cpu_per_request(which, request, sender_results):
     """Client-process CPU per request; candidates interleaved so drift hits them all alike.
     Against the blocking sink the scheduler places both processes as it likes (as before the
     busy-polling sink existed); against the busy-polling one the client keeps off its CPU."""
-    c = Candidates(request.getfixturevalue(SINKS[which]))
+    sink = request.getfixturevalue(SINKS[which])
+    c = Candidates(sink, request.getfixturevalue("tls_files").ca_file if sink.tls else None)
     try:
-        if which == "busy-poll":
+        if which.startswith("busy-poll"):
             with keep_off_spin_cpu():
                 _interleave(c, which, sender_results)
         else:

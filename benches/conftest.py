@@ -60,6 +60,23 @@ def sink():
 
 
 @pytest.fixture(scope="session")
+def tls_files(tmp_path_factory):
+    """A trustme CA (``.ca_file``) and a certificate for 127.0.0.1 (``.cert_files()``), as the
+    tests make them (tests/servers.py TLSMaterial)."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
+    from servers import TLSMaterial
+
+    return TLSMaterial(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="session")
+def spin_tls_sink(tls_files):
+    """The busy-polling sink serving HTTPS (TLS 1.3, the certificate of ``tls_files``)."""
+    with Sink(spin_ms=SPIN_MS, tls=tls_files.cert_files()) as s:
+        yield s
+
+
+@pytest.fixture(scope="session")
 def spin_sink():
     """The same sink, busy-polling each connection for SPIN_MS after every read (see sink.py)."""
     with Sink(spin_ms=SPIN_MS) as s:

@@ -22,6 +22,9 @@ spinning sink pins itself to the last CPU (``SPIN_CPU``) and the client should k
 
 ``GET /__stats`` answers a JSON body: requests answered, body bytes received, connections.
 
+With ``tls`` (``--tls-cert``/``--tls-key``) it serves HTTPS on the same terms (the handshake in
+the connection's thread; a busy-polling TLS connection polls the fd and OpenSSL's buffer).
+
 The process stops by itself when its parent goes away (its stdin pipe reaches EOF, and on Linux
 PR_SET_PDEATHSIG), after ``--lifetime`` seconds, or on SIGTERM.
 
@@ -40,13 +43,15 @@ import argparse
 import contextlib
 import json
 import os
+import select
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
 import time
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 # Measured on loopback: a 64-128 KiB receive buffer (stays in L2) drains ~2.6 GB/s; 1-4 MiB
 # buffers and a fixed SO_RCVBUF (which turns off autotuning) drop to ~1.5 GB/s.
@@ -102,8 +107,22 @@ def _receiver(sock: socket.socket, buf: bytearray, spin: float):
     recv_into = sock.recv_into
     if spin <= 0:
         return lambda: recv_into(buf)
-    dontwait = socket.MSG_DONTWAIT
     clock = time.monotonic
+    if isinstance(sock, ssl.SSLSocket):
+        # No MSG_DONTWAIT on TLS sockets: poll the fd (and OpenSSL's buffer) instead.
+        poller = select.poll()
+        poller.register(sock.fileno(), select.POLLIN)
+        pending, poll = sock.pending, poller.poll
+
+        def receive_tls() -> int:
+            if not (pending() or poll(0)):
+                deadline = clock() + spin
+                while not (pending() or poll(0)) and clock() < deadline:
+                    pass
+            return recv_into(buf)
+
+        return receive_tls
+    dontwait = socket.MSG_DONTWAIT
 
     def receive() -> int:
         try:
@@ -121,8 +140,16 @@ def _receiver(sock: socket.socket, buf: bytearray, spin: float):
     return receive
 
 
-def _serve_conn(sock: socket.socket, counters: _Counters, spin: float = 0.0) -> None:
+def _serve_conn(sock: socket.socket, counters: _Counters, spin: float = 0.0,
+                tls: Optional[ssl.SSLContext] = None) -> None:
     import httptools
+
+    if tls is not None:
+        try:
+            sock = tls.wrap_socket(sock, server_side=True)
+        except (OSError, ssl.SSLError):
+            sock.close()
+            return
 
     rid = 0
     pid = os.getpid() & 0xFFFF
@@ -231,8 +258,13 @@ def keep_off_spin_cpu() -> Iterator[None]:
         os.sched_setaffinity(0, before)
 
 
-def serve(lifetime: float = DEFAULT_LIFETIME, port: int = 0, spin_ms: float = 0.0) -> None:
+def serve(lifetime: float = DEFAULT_LIFETIME, port: int = 0, spin_ms: float = 0.0,
+          tls_cert: Optional[str] = None, tls_key: Optional[str] = None) -> None:
     _watch_parent(lifetime)
+    tls = None
+    if tls_cert:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(tls_cert, tls_key)
     if spin_ms > 0 and SPIN_CPU is not None:
         os.sched_setaffinity(0, {SPIN_CPU})
     counters = _Counters()
@@ -240,13 +272,13 @@ def serve(lifetime: float = DEFAULT_LIFETIME, port: int = 0, spin_ms: float = 0.
     lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     lsock.bind(("127.0.0.1", port))
     lsock.listen(128)
-    print(f"http://127.0.0.1:{lsock.getsockname()[1]}", flush=True)
+    print(f"{'https' if tls else 'http'}://127.0.0.1:{lsock.getsockname()[1]}", flush=True)
     while True:
         conn, _ = lsock.accept()
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with counters.lock:
             counters.connections += 1
-        threading.Thread(target=_serve_conn, args=(conn, counters, spin_ms / 1000.0), daemon=True).start()
+        threading.Thread(target=_serve_conn, args=(conn, counters, spin_ms / 1000.0, tls), daemon=True).start()
 
 
 # ----------------------------------------------------------------------------- client side
@@ -263,19 +295,23 @@ class Sink:
     """The sink in a child process: ``url``, ``stats()``, ``stop()``; a context manager."""
 
     def __init__(self, lifetime: float = DEFAULT_LIFETIME, start_timeout: float = 20.0,
-                 spin_ms: float = 0.0) -> None:
+                 spin_ms: float = 0.0, tls: Optional[Tuple[str, str]] = None) -> None:
+        """``tls``: (certificate chain file, key file) to serve HTTPS instead of HTTP."""
         self.spin_ms = spin_ms
+        self.tls = tls
+        args = [sys.executable, os.path.abspath(__file__), "--lifetime", str(lifetime), "--spin-ms", str(spin_ms)]
+        if tls:
+            args += ["--tls-cert", tls[0], "--tls-key", tls[1]]
         self.proc = subprocess.Popen(
-            [sys.executable, os.path.abspath(__file__), "--lifetime", str(lifetime),
-             "--spin-ms", str(spin_ms)],
+            args,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=clean_env(), close_fds=True)
         assert self.proc.stdout is not None
         line = self._readline(start_timeout)
-        if not line.startswith(b"http://"):
+        if not line.startswith((b"http://", b"https://")):
             self.stop()
             raise RuntimeError(f"the sink did not start: {line!r}")
         self.url = line.decode().strip()
-        self.host, port = self.url[len("http://"):].rsplit(":", 1)
+        self.host, port = self.url.split("://", 1)[1].rsplit(":", 1)
         self.port = int(port)
 
     def _readline(self, timeout: float) -> bytes:
@@ -286,7 +322,14 @@ class Sink:
         return out[0] if out else b""
 
     def stats(self) -> Dict[str, Any]:
-        with socket.create_connection((self.host, self.port), timeout=10) as s:
+        with socket.create_connection((self.host, self.port), timeout=10) as plain:
+            s = plain
+            if self.tls:
+                # Our own sink on loopback, asked for counters only: no certificate check.
+                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+                s = ctx.wrap_socket(plain)
             s.sendall(b"GET /__stats HTTP/1.1\r\nHost: sink\r\n\r\n")
             data = b""
             while b"\r\n\r\n" not in data:
@@ -327,12 +370,14 @@ def main(argv: Optional[list] = None) -> None:
     ap.add_argument("--lifetime", type=float, default=DEFAULT_LIFETIME,
                     help="exit after this many seconds (default %(default)s)")
     ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--tls-cert", help="serve HTTPS with this certificate chain (PEM)")
+    ap.add_argument("--tls-key", help="... and this key (PEM)")
     ap.add_argument("--spin-ms", type=float, default=0.0,
                     help="busy-poll each connection this long before blocking (default: block)")
     args = ap.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     try:
-        serve(args.lifetime, args.port, args.spin_ms)
+        serve(args.lifetime, args.port, args.spin_ms, args.tls_cert, args.tls_key)
     except KeyboardInterrupt:
         pass
 

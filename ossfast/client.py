@@ -351,20 +351,29 @@ class Client:
             body.close()
 
     def _send_small(self, route: str, status: int, head: bytes, data: bytes, crc: int) -> Result:
-        """The fast path's send: attempt 0 over an idle plain connection, head and body in one
-        ``sendmsg``, in as few steps as the success path allows. When there is no idle plain
-        connection (first request, TLS) the general path sends; when anything goes other than
+        """The fast path's send: attempt 0 over an idle pooled connection, head and body in one
+        write (``sendmsg`` on plain TCP; on TLS one ``SSL_write`` of both, so a small request
+        is one TLS record), in as few steps as the success path allows. When there is no idle
+        connection (the first request) the general path sends; when anything goes other than
         plainly well, the general machinery takes over from where this attempt stands (see
         _small_rest), so failures behave exactly as on the general path."""
         start = _perf_counter()
         key = self._endpoint if self._endpoint is not None else self._key(route)
-        conn = self._pool.acquire_idle(key, self._timeout) if key[0] == "http" else None
+        conn = self._pool.acquire_idle(key, self._timeout)
         if conn is None:
             return self._send(self._small_request(route, status, head, data, crc), None, start, None)
-        try:
-            sent = conn.sock.sendmsg((head, data))
-        except BaseException as exc:
-            return self._small_rest(conn, route, status, head, data, crc, start, 0, exc)
+        if conn.plain:
+            try:
+                sent = conn.sock.sendmsg((head, data))
+            except BaseException as exc:
+                return self._small_rest(conn, route, status, head, data, crc, start, 0, exc)
+        else:
+            try:
+                sent = conn.sock.send(head + data)  # all or an error: no partial SSL writes
+            except BaseException as exc:
+                # A failed SSL_write may have put part of its record on the wire: count the
+                # request as sent (TransportError.request_sent), the body as not.
+                return self._small_rest(conn, route, status, head, data, crc, start, len(head), exc)
         if sent != len(head) + len(data):
             return self._small_rest(conn, route, status, head, data, crc, start, sent, None)
         try:
@@ -400,8 +409,9 @@ class Client:
 
     def _small_rest(self, conn: _transport.Connection, route: str, status: int, head: bytes, data: bytes,
                     crc: int, start: float, sent: int, error: Optional[BaseException]) -> Result:
-        """Attempt 0 of the fast path after ``sendmsg`` sent only ``sent`` bytes, or raised
-        ``error``: the rest is sent (or the failure handled) as the general path does."""
+        """Attempt 0 of the fast path after its write sent only ``sent`` bytes, or raised
+        ``error`` (having sent at most ``sent``): the rest is sent (or the failure handled) as
+        the general path does."""
         prepared = self._small_request(route, status, head, data, crc)
         try:
             def send_it() -> _transport.SendOutcome:

@@ -446,14 +446,15 @@ def send_request(conn: Connection, head: bytes, body: _body.Body,
 
 def send_rest(conn: Connection, head: bytes, data: Any, out: SendOutcome, crc: int, sent: int,
               error: Optional[BaseException]) -> None:
-    """After one ``sendmsg((head, data))`` that sent ``sent`` bytes or raised ``error`` (which
-    then sent nothing): send the rest, filling ``out``. TransportError on failure."""
+    """After one write of ``head + data`` that sent ``sent`` bytes, or raised ``error`` (``sent``
+    then says how much may have gone: 0 for ``sendmsg``, which sends nothing when it fails):
+    send the rest, filling ``out``. TransportError on failure."""
     sock = conn.sock
     nhead = len(head)
     try:
+        out.head_sent = min(sent, nhead)
         if error is not None:
             raise error
-        out.head_sent = min(sent, nhead)
         if sent < nhead:
             sock.sendall(memoryview(head)[sent:])
             out.head_sent = nhead
