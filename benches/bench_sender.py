@@ -36,6 +36,7 @@ from typing import Optional
 
 import oss2
 import pytest
+import requests
 from sink import clean_env, keep_off_spin_cpu
 
 import ossfast
@@ -78,6 +79,20 @@ class RawConn:
         self.sock.close()
 
 
+class _VerifyingAdapter(requests.adapters.HTTPAdapter):
+    """oss2's HTTP adapter (its default pool size) verifying against ``ca_file``: requests
+    lets REQUESTS_CA_BUNDLE in the environment override a session's ``verify``."""
+
+    def __init__(self, ca_file: str) -> None:
+        size = oss2.defaults.connection_pool_size
+        super().__init__(pool_connections=size, pool_maxsize=size)
+        self.ca_file = ca_file
+
+    def send(self, request, **kwargs):  # type: ignore[override]
+        kwargs["verify"] = self.ca_file
+        return super().send(request, **kwargs)
+
+
 class Candidates:
     """ossfast V4/V1, oss2 V1/V4 and a raw socket, all talking to one sink, each warmed up.
     On an HTTPS sink every candidate verifies its certificate against ``ca_file``."""
@@ -87,9 +102,7 @@ class Candidates:
         verify = ca_file or True
         self.fast_v4 = ossfast.Client(creds, endpoint=sink.url, verify=verify)
         self.fast_v1 = ossfast.Client(creds, signature_version="v1", endpoint=sink.url, verify=verify)
-        sessions = [oss2.Session(), oss2.Session()]
-        for sess in sessions:
-            sess.session.verify = verify  # requests' own setting: a CA bundle path or True
+        sessions = [oss2.Session(adapter=_VerifyingAdapter(ca_file) if ca_file else None) for _ in range(2)]
         self.oss2_v1 = oss2.Service(oss2.Auth(AK, SK), sink.url, session=sessions[0])
         self.oss2_v4 = oss2.Service(oss2.AuthV4(AK, SK), sink.url, session=sessions[1], region=REGION)
         self.raw = RawConn(sink, ca_file)

@@ -322,14 +322,14 @@ class Sink:
         return out[0] if out else b""
 
     def stats(self) -> Dict[str, Any]:
-        with socket.create_connection((self.host, self.port), timeout=10) as plain:
-            s = plain
-            if self.tls:
-                # Our own sink on loopback, asked for counters only: no certificate check.
-                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-                ctx.check_hostname = False
-                ctx.verify_mode = ssl.CERT_NONE
-                s = ctx.wrap_socket(plain)
+        sock = socket.create_connection((self.host, self.port), timeout=10)
+        if self.tls:
+            # Our own sink on loopback, asked for counters only: no certificate check.
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            sock = ctx.wrap_socket(sock)
+        with sock as s:
             s.sendall(b"GET /__stats HTTP/1.1\r\nHost: sink\r\n\r\n")
             data = b""
             while b"\r\n\r\n" not in data:
