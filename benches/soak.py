@@ -7,6 +7,10 @@ whole (same token, complete, same CRC-64) is a *false success*, and the run fail
 
     .venv/bin/python benches/soak.py                   # 10 minutes, 8 threads, 20 % faults
     .venv/bin/python benches/soak.py --duration 60 --threads 16 --fault-rate 0.5
+    .venv/bin/python benches/soak.py --tls              # the same over HTTPS (a trustme CA)
+
+Bodies: memoryview slices, ``bytes`` of at most 64 KiB (what the client's fast path takes),
+iterators and file objects. The report says how many attempts the fast path made.
 
 Reports requests, successes, failures by kind, retries, memory (RSS) and open file descriptors
 at start and end, and a progress line every --every seconds. Exits 1 on a false success, an
@@ -106,10 +110,16 @@ class RandomFaultServer(servers.FaultServer):
             self.connections = [c for c in self.connections if not c.closed]
 
 
-def serve(conn, fault_rate, timeout, seed, lifetime):
+def serve(conn, fault_rate, timeout, seed, lifetime, tls):
+    ssl_context, ca_file = None, None
+    if tls:
+        material = servers.TLSMaterial(tempfile.mkdtemp(prefix="ossfast-soak-tls-"))
+        ssl_context, ca_file = material.server_context(), material.ca_file
     server = RandomFaultServer(fault_rate, timeout, seed, lifetime=lifetime, idle_timeout=lifetime,
-                               conn_timeout=timeout + 5, max_connections=256).start()
-    conn.send(server.url)
+                               conn_timeout=timeout + 5, max_connections=256,
+                               ssl_context=ssl_context).start()
+    url = server.url.replace("http://", "https://") if tls else server.url
+    conn.send((url, ca_file))
     while not conn.poll(2.0):
         server.compact()
     conn.recv()
@@ -204,11 +214,13 @@ def worker(n, client, refused, blob, path, args, deadline, stats):
             size = rng.randint(1 * MiB, args.max_large) if large else rng.randint(0, 64 * 1024)
             start = rng.randint(0, len(blob) - size)
             view = memoryview(blob)[start:start + size]  # a slice, not a copy
-            kind = rng.choices(["bytes", "iterator", "file"], [6, 2, 2])[0]
+            kind = rng.choices(["view", "bytes", "iterator", "file"], [3, 3, 2, 2])[0]
             target = refused if rng.random() < args.refused_share else client
             want = servers.crc64(view)
             try:
-                if kind == "bytes":
+                if kind == "bytes" and size <= 64 * 1024:
+                    body, kw = bytes(view), {}  # the fast path's kind of body
+                elif kind in ("view", "bytes"):
                     body, kw = view, {}
                 elif kind == "iterator":
                     step = rng.choice([4096, 65536, 1 * MiB])
@@ -237,14 +249,15 @@ def main(argv=None):
     p.add_argument("--retries", type=int, default=2)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--every", type=float, default=30.0, help="seconds between progress lines")
+    p.add_argument("--tls", action="store_true", help="HTTPS (the server's certificate from a test CA)")
     args = p.parse_args(argv)
 
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
     proc = ctx.Process(target=serve, args=(child, args.fault_rate, args.timeout, args.seed,
-                                           args.duration + 300), daemon=True)
+                                           args.duration + 300, args.tls), daemon=True)
     proc.start()
-    url = parent.recv()
+    url, ca_file = parent.recv()
 
     retries = RetryCounter()
     logging.getLogger("ossfast").addHandler(retries)
@@ -257,11 +270,22 @@ def main(argv=None):
     retry = ossfast.Retry(total=args.retries, backoff=0.01, max_backoff=0.2)
     creds = Credentials("soak-ak", "soak-sk")
     client = ossfast.Client(creds, endpoint=url, timeout=(2.0, args.timeout), retries=retry,
-                            pool_maxsize=args.threads)
+                            pool_maxsize=args.threads, verify=ca_file or True)
+    # Count the fast path's attempts: each one starts with an idle connection from acquire_idle.
+    fast_attempts = collections.Counter()
+    real_acquire_idle = client.pool.acquire_idle
+
+    def counting_acquire_idle(key, timeout):
+        conn = real_acquire_idle(key, timeout)
+        fast_attempts["with a connection" if conn is not None else "none idle"] += 1
+        return conn
+
+    client.pool.acquire_idle = counting_acquire_idle
     refused = ossfast.Client(creds, endpoint=closed_port.url, timeout=1.0, retries=retry)
     gc.collect()
     rss0, fds0 = rss_mib(), open_fds()
     print(f"soak: {args.duration:.0f}s, {args.threads} threads, faults {args.fault_rate:.0%}, "
+          f"{'HTTPS' if args.tls else 'HTTP'}, "
           f"backend {ossfast.backend}, server {url}")
     print(f"start: RSS {rss0:.1f} MiB, {fds0} fds")
 
@@ -305,6 +329,8 @@ def main(argv=None):
     print(f"\n{stats.requests} requests in {elapsed:.0f}s ({stats.requests / elapsed:.0f}/s), "
           f"{stats.ok} ok ({stats.bytes_ok / MiB:.0f} MiB), {sum(stats.failures.values())} failed, "
           f"{sum(retries.reasons.values())} retries; server accepted {server['accepted']} connections")
+    print(f"fast path: {fast_attempts['with a connection']} attempts on an idle pooled connection, "
+          f"{fast_attempts['none idle']} found none idle (sent by the general path)")
     print("failures by kind:")
     for kind, n in stats.failures.most_common():
         print(f"  {n:7d}  {kind}")
