@@ -269,6 +269,10 @@ class Pool:
         self._ssl_context = ssl_context
         self._closed = False
         self.connections_opened = 0
+        # The newest TLS session (with a resumption ticket) per key: a new connection resumes
+        # it, skipping the certificate exchange and its public-key work. Each came from a
+        # handshake that verified the server, with the same context.
+        self._tls_sessions: Dict[Tuple[str, str, int], ssl.SSLSession] = {}
 
     # -- TLS
     def ssl_context(self) -> ssl.SSLContext:
@@ -339,15 +343,22 @@ class Pool:
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if scheme == "https":
-                sock = self.ssl_context().wrap_socket(sock, server_hostname=host)
+                session = self._tls_sessions.get(key)
+                sock = self.ssl_context().wrap_socket(sock, server_hostname=host, session=session)
+                if session is not None:
+                    log.debug("TLS session to %s:%s %s", host, port,
+                              "resumed" if sock.session_reused else "not resumed: full handshake")
         except socket.timeout:
             sock.close()
+            self._tls_sessions.pop(key, None)  # after any failed handshake the next try starts afresh
             raise TimeoutError(f"TLS handshake with {host}:{port} timed out after {timeout.connect}s") from None
         except ssl.SSLCertVerificationError as exc:
             sock.close()
+            self._tls_sessions.pop(key, None)
             raise CertificateError(f"TLS certificate of {host}:{port} rejected: {exc.verify_message}") from None
         except (ssl.SSLError, OSError) as exc:
             sock.close()
+            self._tls_sessions.pop(key, None)
             raise TransportError(f"TLS handshake with {host}:{port} failed: {exc}") from None
         plain = scheme == "http"
         conn = Connection(sock, key, plain)
@@ -363,6 +374,10 @@ class Pool:
         return conn
 
     def release(self, conn: Connection) -> None:
+        if not conn.uses and not conn.plain:
+            # After the first reply: a TLS 1.3 server's tickets come right after its handshake,
+            # so they have been read by now.
+            self._keep_tls_session(conn)
         conn.uses += 1
         conn.idle_since = _monotonic()
         idle = self._idle.get(conn.key)
@@ -387,6 +402,14 @@ class Pool:
                     return
         conn.close()
 
+    def _keep_tls_session(self, conn: Connection) -> None:
+        try:
+            session = conn.sock.session  # type: ignore[attr-defined]
+        except (AttributeError, ValueError, ssl.SSLError):
+            return
+        if session is not None and session.has_ticket and not self._closed:
+            self._tls_sessions[conn.key] = session
+
     def close(self) -> None:
         conns = []
         with self._lock:
@@ -398,6 +421,7 @@ class Pool:
                     except IndexError:
                         break
             self._idle.clear()
+            self._tls_sessions.clear()
         for c in conns:
             c.close()
 

@@ -545,6 +545,7 @@ class RecordedConnection:
     conn_id: int
     peer: Tuple[str, int]
     tls_version: Optional[str] = None
+    tls_resumed: Optional[bool] = None  # the handshake resumed an earlier TLS session
     requests: int = 0
     tls_error: Optional[str] = None
     error: Optional[str] = None  # reset, broken pipe ... as repr
@@ -633,6 +634,7 @@ class RecordingServer(_LoopbackServer):
                     self._lock.notify_all()
                 return
             info.tls_version = link.sock.version()
+            info.tls_resumed = link.sock.session_reused
         try:
             self._serve_http(link, info)
         finally:
@@ -785,6 +787,7 @@ class FaultConnection:
     peer: Tuple[str, int]
     exchanges: List[FaultExchange] = dataclasses.field(default_factory=list)
     tls_error: Optional[str] = None
+    tls_resumed: Optional[bool] = None  # the handshake resumed an earlier TLS session
     closed: bool = False
 
 
@@ -1190,6 +1193,7 @@ class FaultServer(_LoopbackServer):
                     with self._lock:
                         self.tls_errors.append(repr(e))
                     return
+                conn.tls_resumed = link.sock.session_reused
             while True:
                 ex = FaultExchange(link.conn_id, len(conn.exchanges), repr(behaviour))
                 with self._lock:

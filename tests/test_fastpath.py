@@ -30,6 +30,7 @@ from servers import (
     oss_error,
     raw,
     reply,
+    stall_tls_handshake,
     wrong_content_length,
 )
 from servers import crc64 as ref_crc64
@@ -564,10 +565,10 @@ def test_fast_path_reset_before_reply_is_not_retried(start_server, monkeypatch, 
 # ---- the fast path over TLS ----------------------------------------------------------------
 
 
-def tls_client(server, tls_material, *, version="v4", retries=0):
+def tls_client(server, tls_material, *, version="v4", retries=0, timeout=5.0):
     """A client for a TLS test server: https, the name its certificate carries, the test CA."""
     url = server.url.replace("http://", "https://").replace("127.0.0.1", "localhost")
-    return ossfast.Client(CREDS, endpoint=url, signature_version=version, timeout=5.0,
+    return ossfast.Client(CREDS, endpoint=url, signature_version=version, timeout=timeout,
                           verify=tls_material.ca_file,
                           retries=ossfast.Retry(total=retries, backoff=0.001, max_backoff=0.01))
 
@@ -784,3 +785,40 @@ def test_reply_with_trailing_bytes_is_not_pooled(start_server, when, extra):
     assert r.status == 200 and r.reused_connection
     assert not r3.reused_connection and server.accepted == 2
     assert server.full_bodies == 3
+
+
+# ---- TLS session resumption --------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("no_fd_leak")
+def test_tls_reconnect_resumes_the_session(start_server, tls_material, caplog):
+    """After the server closes an idle TLS connection, the new connection resumes the first
+    one's session (no certificate exchange) and the request goes out whole on it."""
+    caplog.set_level(logging.DEBUG, logger="ossfast")
+    server = start_server(FaultServer, behaviours=[idle_close(delay=0.05), idle_close(delay=0.05), reply(200)],
+                          ssl_context=tls_material.server_context())
+    data = os.urandom(3000)
+    with tls_client(server, tls_material, retries=2) as c:
+        for _ in range(2):
+            c.write_get_object_response(ROUTE, TOKEN, 200, SMALL)
+            wait_closed(server, len(server.connections) - 1)
+        r = c.write_get_object_response(ROUTE, TOKEN, 200, data)
+    assert r.status == 200 and r.attempts == 1 and not r.reused_connection
+    assert [conn.tls_resumed for conn in server.connections] == [False, True, True]
+    assert server.connections[2].exchanges[0].crc64 == ref_crc64(data) == r.crc64
+    assert sum("TLS session to" in m and "resumed" in m for m in caplog.messages) == 2
+
+
+def test_tls_session_not_kept_after_a_failed_handshake(start_server, tls_material):
+    """A handshake that fails drops the kept session: the next connection starts afresh."""
+    server = start_server(FaultServer, behaviours=[idle_close(delay=0.05), reply(200)],
+                          ssl_context=tls_material.server_context())
+    with tls_client(server, tls_material, retries=0, timeout=(0.3, 2.0)) as c:
+        c.write_get_object_response(ROUTE, TOKEN, 200, SMALL)
+        key = c._endpoint
+        assert key in c.pool._tls_sessions
+        wait_closed(server, 0)
+        server.set_behaviours(stall_tls_handshake())
+        with pytest.raises(ossfast.TimeoutError):
+            c.write_get_object_response(ROUTE, TOKEN, 200, SMALL)
+        assert key not in c.pool._tls_sessions
