@@ -154,6 +154,16 @@ def make_client(server, *, version="v4", creds=CREDS, retries=0, timeout=5.0):
                           retries=ossfast.Retry(total=retries, backoff=0.001, max_backoff=0.01))
 
 
+def fault_server(start_server, tls_material, tls, behaviours):
+    """A FaultServer with these behaviours, speaking TLS (the valid certificate) when ``tls``."""
+    return start_server(FaultServer, behaviours=behaviours,
+                        ssl_context=tls_material.server_context() if tls else None)
+
+
+def client_for(server, tls_material, tls, **kw):
+    return tls_client(server, tls_material, **kw) if tls else make_client(server, **kw)
+
+
 class SendSpy:
     """Counts the fast path's attempts (an idle connection handed out by Pool.acquire_idle, on
     which _send_small writes attempt 0) and the general path's sends (transport.send_request)."""
@@ -392,16 +402,19 @@ def frozen_time(monkeypatch):
 @pytest.mark.usefixtures("no_fd_leak")
 @pytest.mark.parametrize("version", ["v1", "v4"])
 @pytest.mark.parametrize("sts", [False, True], ids=["ak", "sts"])
-def test_fast_path_sends_what_prepare_builds(start_server, frozen_time, monkeypatch, version, sts):
-    """Requests after the first go the fast path, one connection, byte for byte as prepare()."""
-    server = start_server(RecordingServer)
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
+def test_fast_path_sends_what_prepare_builds(start_server, tls_material, frozen_time, monkeypatch, version,
+                                             sts, tls):
+    """Requests after the first go the fast path, one connection (on TLS, one handshake), byte
+    for byte as prepare()."""
+    server = start_server(RecordingServer, ssl_context=tls_material.server_context() if tls else None)
     token = "CAIS" + "x" * 5000 if sts else None  # an STS head is bigger than the native 4 KiB buffer
     creds = Credentials("ak", "sk", token)
     rng = random.Random(7)
     statuses = sorted(_FAST_STATUS)
     sizes = [0, 1, 100, 4096, 65535, 65536] + [rng.randint(0, 65536) for _ in range(20)]
     cases = [(statuses[i % len(statuses)], rng.randbytes(size)) for i, size in enumerate(sizes)]
-    with make_client(server, version=version, creds=creds) as c:
+    with client_for(server, tls_material, tls, version=version, creds=creds) as c:
         c.write_get_object_response(ROUTE, TOKEN, 200, b"warm-up")
         spy = SendSpy(monkeypatch)
         results = [c.write_get_object_response(ROUTE, TOKEN, status, body) for status, body in cases]
@@ -411,6 +424,7 @@ def test_fast_path_sends_what_prepare_builds(start_server, frozen_time, monkeypa
             expected.append(p.head)
             p.body.close()
     assert len(spy.fast) == len(cases) and spy.general == []
+    assert all(conn.plain is not tls for conn in spy.fast)
     reqs = server.wait_for(len(cases) + 1)[1:]
     for (status, body), r, req, head in zip(cases, results, reqs, expected):
         assert req.raw_head == head, status
@@ -418,7 +432,7 @@ def test_fast_path_sends_what_prepare_builds(start_server, frozen_time, monkeypa
         assert r.status == 200 and r.attempts == 1 and r.reused_connection is True
         assert r.crc64 == ref_crc64(body) == req.crc64 and r.bytes_sent == len(body)
         assert r.request_id == req.request_id
-    assert server.accepted == 1
+    assert server.accepted == 1 and server.tls_errors == []
 
 
 FAST_PATH_ERRORS = [
@@ -478,13 +492,14 @@ def test_bytearray_body_released_after_bad_token(start_server, warm):
 
 
 @pytest.mark.usefixtures("no_fd_leak")
-def test_fast_path_idle_close_goes_to_a_new_connection(start_server, monkeypatch, caplog):
-    """The server closed the idle connection: the staleness check drops it and the request goes
-    out once, whole, on a fresh connection."""
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
+def test_fast_path_idle_close_goes_to_a_new_connection(start_server, tls_material, monkeypatch, caplog, tls):
+    """The server closed the idle connection (on TLS: close_notify and FIN): the staleness
+    check drops it and the request goes out once, whole, on a fresh connection."""
     caplog.set_level(logging.INFO, logger="ossfast")
-    server = start_server(FaultServer, behaviours=[idle_close(delay=0.05), reply(200)])
+    server = fault_server(start_server, tls_material, tls, [idle_close(delay=0.05), reply(200)])
     data = os.urandom(5000)
-    with make_client(server, retries=2) as c:
+    with client_for(server, tls_material, tls, retries=2) as c:
         c.write_get_object_response(ROUTE, TOKEN, 200, SMALL)
         wait_closed(server, 0)
         spy = SendSpy(monkeypatch)
@@ -498,13 +513,16 @@ def test_fast_path_idle_close_goes_to_a_new_connection(start_server, monkeypatch
 
 
 @pytest.mark.usefixtures("no_fd_leak")
-def test_fast_path_write_failure_on_reset_connection_is_retried(start_server, monkeypatch, caplog):
-    """The idle connection was reset and the check misses it: attempt 0 fails while writing,
-    nothing of it arrives, and the retry loop sends the request once on a new connection."""
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
+def test_fast_path_write_failure_on_reset_connection_is_retried(start_server, tls_material, monkeypatch,
+                                                                caplog, tls):
+    """The idle connection was reset and the check misses it: attempt 0 fails while writing
+    (on TLS the one SSL write), nothing of it arrives, and the retry loop sends the request
+    once on a new connection."""
     caplog.set_level(logging.INFO, logger="ossfast")
-    server = start_server(FaultServer, behaviours=[reply_then_reset(0.05), reply(200)])
+    server = fault_server(start_server, tls_material, tls, [reply_then_reset(0.05), reply(200)])
     data = os.urandom(5000)
-    with make_client(server, retries=2) as c:
+    with client_for(server, tls_material, tls, retries=2) as c:
         c.write_get_object_response(ROUTE, TOKEN, 200, SMALL)
         wait_closed(server, 0)
         monkeypatch.setattr(transport.Connection, "is_stale", lambda self: False)
@@ -520,13 +538,15 @@ def test_fast_path_write_failure_on_reset_connection_is_retried(start_server, mo
 
 
 @pytest.mark.usefixtures("no_fd_leak")
-def test_fast_path_503_is_retried(start_server, monkeypatch, caplog):
-    """A 503 to the fast path's attempt: retried by the general loop, which succeeds."""
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
+def test_fast_path_503_is_retried(start_server, tls_material, monkeypatch, caplog, tls):
+    """A 503 to the fast path's attempt: retried by the general loop on the same connection,
+    which succeeds."""
     caplog.set_level(logging.INFO, logger="ossfast")
-    server = start_server(FaultServer, behaviours=[
+    server = fault_server(start_server, tls_material, tls, [
         reply(200), reply(oss_error(503, "ServiceUnavailable", "busy")), reply(200)])
     data = os.urandom(2000)
-    with make_client(server, retries=2) as c:
+    with client_for(server, tls_material, tls, retries=2) as c:
         c.write_get_object_response(ROUTE, TOKEN, 200, SMALL)
         spy = SendSpy(monkeypatch)
         r = c.write_get_object_response(ROUTE, TOKEN, 200, data)
@@ -565,68 +585,12 @@ def test_fast_path_reset_before_reply_is_not_retried(start_server, monkeypatch, 
 # ---- the fast path over TLS ----------------------------------------------------------------
 
 
-def tls_client(server, tls_material, *, version="v4", retries=0, timeout=5.0):
+def tls_client(server, tls_material, *, version="v4", creds=CREDS, retries=0, timeout=5.0):
     """A client for a TLS test server: https, the name its certificate carries, the test CA."""
     url = server.url.replace("http://", "https://").replace("127.0.0.1", "localhost")
-    return ossfast.Client(CREDS, endpoint=url, signature_version=version, timeout=timeout,
+    return ossfast.Client(creds, endpoint=url, signature_version=version, timeout=timeout,
                           verify=tls_material.ca_file,
                           retries=ossfast.Retry(total=retries, backoff=0.001, max_backoff=0.01))
-
-
-@pytest.mark.usefixtures("no_fd_leak")
-@pytest.mark.parametrize("version", ["v1", "v4"])
-def test_fast_path_over_tls_sends_what_prepare_builds(start_server, tls_material, frozen_time,
-                                                      monkeypatch, version):
-    """On an idle TLS connection the fast path sends too: one connection, one handshake, every
-    request byte for byte as prepare() builds it, the CRC of what arrived."""
-    server = start_server(RecordingServer, ssl_context=tls_material.server_context())
-    rng = random.Random(11)
-    statuses = sorted(_FAST_STATUS)
-    sizes = [0, 1, 16 * 1024 - 700, 16 * 1024, 65536] + [rng.randint(0, 65536) for _ in range(10)]
-    cases = [(statuses[i % len(statuses)], rng.randbytes(size)) for i, size in enumerate(sizes)]
-    with tls_client(server, tls_material, version=version) as c:
-        c.write_get_object_response(ROUTE, TOKEN, 200, b"warm-up")
-        spy = SendSpy(monkeypatch)
-        results = [c.write_get_object_response(ROUTE, TOKEN, status, body) for status, body in cases]
-        expected = []
-        for status, body in cases:
-            p = c.prepare(ROUTE, TOKEN, status, body)
-            expected.append(p.head)
-            p.body.close()
-    assert len(spy.fast) == len(cases) and spy.general == []
-    assert all(not conn.plain for conn in spy.fast)
-    reqs = server.wait_for(len(cases) + 1)[1:]
-    for (status, body), r, req, head in zip(cases, results, reqs, expected):
-        assert req.raw_head == head, status
-        assert req.body == body and req.complete
-        assert r.status == 200 and r.attempts == 1 and r.reused_connection is True
-        assert r.crc64 == ref_crc64(body) == req.crc64 and r.bytes_sent == len(body)
-    assert server.accepted == 1 and server.tls_errors == []
-
-
-@pytest.mark.usefixtures("no_fd_leak")
-def test_fast_path_tls_write_failure_on_reset_connection_is_retried(start_server, tls_material,
-                                                                    monkeypatch, caplog):
-    """The idle TLS connection was reset and the check misses it: the one SSL write fails, the
-    request counts as possibly sent (a failed SSL write may have sent part of its record), and
-    the retry loop sends it once, whole, on a new connection."""
-    caplog.set_level(logging.INFO, logger="ossfast")
-    server = start_server(FaultServer, behaviours=[reply_then_reset(0.05), reply(200)],
-                          ssl_context=tls_material.server_context())
-    data = os.urandom(5000)
-    with tls_client(server, tls_material, retries=2) as c:
-        c.write_get_object_response(ROUTE, TOKEN, 200, SMALL)
-        wait_closed(server, 0)
-        monkeypatch.setattr(transport.Connection, "is_stale", lambda self: False)
-        spy = SendSpy(monkeypatch)
-        r = c.write_get_object_response(ROUTE, TOKEN, 200, data)
-    assert r.status == 200 and r.attempts == 2 and not r.reused_connection
-    assert len(spy.fast) == 1 and len(spy.general) == 1
-    lines = retry_lines(caplog)
-    assert len(lines) == 1 and "stale pooled connection" in lines[0]
-    assert [len(conn.exchanges) for conn in server.connections] == [1, 1]
-    assert server.full_bodies == 2  # the warm-up's and this one's, once
-    assert server.connections[1].exchanges[0].crc64 == ref_crc64(data) == r.crc64
 
 
 @pytest.mark.usefixtures("no_fd_leak")
@@ -645,46 +609,6 @@ def test_fast_path_tls_write_failure_without_retries_says_request_may_be_sent(
         assert ei.value.request_sent is True and ei.value.bytes_sent == 0
         assert c.pool.idle_count() == 0
     assert server.full_bodies == 1
-
-
-@pytest.mark.usefixtures("no_fd_leak")
-def test_fast_path_tls_idle_close_goes_to_a_new_connection(start_server, tls_material, monkeypatch, caplog):
-    """The server closed the idle TLS connection (close_notify and FIN): the staleness check
-    drops it and the request goes out once, on a fresh connection, by the general path."""
-    caplog.set_level(logging.INFO, logger="ossfast")
-    server = start_server(FaultServer, behaviours=[idle_close(delay=0.05), reply(200)],
-                          ssl_context=tls_material.server_context())
-    data = os.urandom(5000)
-    with tls_client(server, tls_material, retries=2) as c:
-        c.write_get_object_response(ROUTE, TOKEN, 200, SMALL)
-        wait_closed(server, 0)
-        spy = SendSpy(monkeypatch)
-        r = c.write_get_object_response(ROUTE, TOKEN, 200, data)
-    assert r.status == 200 and r.attempts == 1 and not r.reused_connection
-    assert spy.fast == [] and len(spy.general) == 1 and retry_lines(caplog) == []
-    second = server.connections[1].exchanges[0]
-    assert second.body_complete and second.crc64 == ref_crc64(data) == r.crc64
-
-
-@pytest.mark.usefixtures("no_fd_leak")
-def test_fast_path_tls_503_is_retried(start_server, tls_material, monkeypatch, caplog):
-    """A 503 to the TLS fast path's attempt: retried on the same connection, which succeeds."""
-    caplog.set_level(logging.INFO, logger="ossfast")
-    server = start_server(FaultServer, behaviours=[
-        reply(200), reply(oss_error(503, "ServiceUnavailable", "busy")), reply(200)],
-        ssl_context=tls_material.server_context())
-    data = os.urandom(2000)
-    with tls_client(server, tls_material, retries=2) as c:
-        c.write_get_object_response(ROUTE, TOKEN, 200, SMALL)
-        spy = SendSpy(monkeypatch)
-        r = c.write_get_object_response(ROUTE, TOKEN, 200, data)
-    assert r.status == 200 and r.attempts == 2 and r.reused_connection
-    assert len(spy.fast) == 1 and len(spy.general) == 1
-    lines = retry_lines(caplog)
-    assert len(lines) == 1 and "server answered 503" in lines[0]
-    exchanges = server.wait_for(3)
-    assert exchanges[1].crc64 == exchanges[2].crc64 == ref_crc64(data) == r.crc64
-    assert server.accepted == 1
 
 
 # ---- replies: lazy headers, framing at EOF, trailing bytes -------------------------------
