@@ -476,16 +476,16 @@ def wgor_head_builder(version: int, secret: bytes, region: bytes = b"", product:
 
 
 def wgor_route_head(signer: Any, route: bytes) -> Any:
-    """``head(token, status, body) -> (head, crc64)``: ``signer.wgor_head(route, token, status,
-    len(body), body=body)`` for one route and a ``bytes`` body, in one Python frame (the
-    sender's per-request call). The signer's per-second lines are read as wgor_head reads
+    """``head(token, status, body, extra=b"") -> (head, crc64)``: ``signer.wgor_head(route,
+    token, status, len(body), extra=extra, body=body)`` for one route and a ``bytes`` body, in
+    one Python frame (the sender's per-request call). ``extra``: validated header lines. The signer's per-second lines are read as wgor_head reads
     them; anything but a plain success (a head over 4 KiB, an error) goes to the signer's
     own builder, which handles it or raises the precise error."""
     builder = signer._head
     ptr, spare = builder.ptr, builder.spare
     rl = len(route)
 
-    def head(token: bytes, status: int, body: bytes) -> Tuple[bytes, Optional[int]]:
+    def head(token: bytes, status: int, body: bytes, extra: bytes = b"") -> Tuple[bytes, Optional[int]]:
         cached = signer._second
         if cached[0] != int(_time()):
             cached = signer._at(None)
@@ -495,11 +495,11 @@ def wgor_route_head(signer: Any, route: bytes) -> Any:
         except IndexError:
             pair = (_alloc(_HEAD_BUFFER), _alloc(_CRC_OUT))
         out, crc = pair
-        n = _wgor_head(ptr, route, rl, token, len(token), status, len(body), b"", 0, b"", 0,
+        n = _wgor_head(ptr, route, rl, token, len(token), status, len(body), b"", 0, extra, len(extra),
                        lines, len(lines), prefix, len(prefix), body, len(body), crc, out, _HEAD_CAP)
         if n < 0:
             spare.append(pair)
-            return builder(route, token, status, len(body), b"", b"", lines, prefix, body)
+            return builder(route, token, status, len(body), b"", extra, lines, prefix, body)
         result = _unpack(out, n), crc[0]
         spare.append(pair)
         return result

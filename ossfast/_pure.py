@@ -414,7 +414,7 @@ def wgor_head_builder(version: int, secret: bytes, region: bytes = b"", product:
 def wgor_route_head(signer: Any, route: bytes) -> Any:
     """The twin of ``_native.wgor_route_head``."""
 
-    def head(token: bytes, status: int, body: bytes) -> "tuple[bytes, Optional[int]]":
-        return signer.wgor_head(route, token, status, len(body), b"", b"", body)
+    def head(token: bytes, status: int, body: bytes, extra: bytes = b"") -> "tuple[bytes, Optional[int]]":
+        return signer.wgor_head(route, token, status, len(body), b"", extra, body)
 
     return head

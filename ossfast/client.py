@@ -295,18 +295,24 @@ class Client:
         Keywords: the ten forwarded headers (accept_ranges ... last_modified),
         headers, content_length, content_md5, progress. See DESIGN.md.
         """
-        if not kwargs and progress is None and type(body) is bytes and len(body) <= _FAST_BODY:
-            # The common case in one C call: a known route, a plain status, a small bytes body.
-            # Anything unusual (and any error) goes the general way, which says what is wrong.
+        if progress is None and type(body) is bytes and len(body) <= _FAST_BODY:
+            # The common case in one C call: a known route, a plain status, a small bytes body,
+            # forwarded headers at most. Anything unusual (and any error) goes the general way,
+            # which says what is wrong, in prepare()'s order.
             lane = self._route_signers.get(route) if type(route) is str else None
             if (lane is not None and type(status) is int and status in _FAST_STATUS
-                    and type(token) is str and len(token) <= _MAX_TOKEN):
+                    and type(token) is str and len(token) <= _MAX_TOKEN
+                    and (not kwargs or _FAST_KW.issuperset(kwargs))):
                 try:
-                    head, crc = lane[2](token.encode("ascii"), status, body)
+                    if kwargs:
+                        head, crc = lane[2](token.encode("ascii"), status, body, _request.fwd_block(kwargs))
+                    else:
+                        head, crc = lane[2](token.encode("ascii"), status, body)
                 except (UnicodeEncodeError, InvalidRequestError):
                     pass
                 else:
-                    return self._send_small(route, status, head, body, crc)
+                    if len(head) <= _request.MAX_HEAD:
+                        return self._send_small(route, status, head, body, crc)
         if "date" in kwargs:
             raise TypeError("write_get_object_response() got an unexpected keyword argument 'date' "
                             "(use prepare(..., date=...) then send())")
@@ -536,6 +542,8 @@ class _RetryableError(Exception):
 _FAST_BODY = 64 * 1024
 _MAX_TOKEN = _request.MAX_HEADER_VALUE
 _FAST_STATUS = _request.ALLOWED_STATUS - {206, 304}
+#: the keyword arguments the fast path takes: forwarded headers but Content-Range (206/416 only)
+_FAST_KW = frozenset(kw for kw, _ in _request.FWD_HEADERS) - {"content_range"}
 
 _default_client: Optional[Client] = None
 _default_lock = threading.Lock()

@@ -168,11 +168,28 @@ def check_token(token: Any) -> str:
     return token
 
 
+_IMF_FIXDATE = re.compile(r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\d\d) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
+                          r"(\d{4}) (\d\d):(\d\d):(\d\d) GMT")
+_MONTHS = {m: i for i, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), 1)}
+
+
 def check_http_date(fieldname: str, value: Any) -> str:
     if isinstance(value, _dt.datetime):
         if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
             raise _fail(fieldname, "a datetime must be timezone-aware (e.g. tzinfo=timezone.utc)")
         return http_date(value)
+    if type(value) is str:
+        # The usual form (IMF-fixdate, as http_date writes it) without the email parser: a
+        # real date in it is what parsedate_to_datetime would accept too.
+        m = _IMF_FIXDATE.fullmatch(value)
+        if m is not None:
+            day, mon, year, hh, mm, ss = m.groups()
+            try:
+                _dt.datetime(int(year), _MONTHS[mon], int(day), int(hh), int(mm), int(ss))
+            except ValueError:
+                pass  # the general parser below decides
+            else:
+                return value
     check_value(fieldname, value)
     try:
         parsed = parsedate_to_datetime(value)
@@ -291,6 +308,12 @@ def _token_bytes(token: Any) -> bytes:
 
 def _lines(pairs: Iterable[Tuple[str, str]]) -> bytes:
     return "".join([f"{n}: {v}\r\n" for n, v in pairs]).encode("ascii")
+
+
+def fwd_block(fwd: Mapping[str, Any]) -> bytes:
+    """The forwarded-header lines of ``fwd`` (keyword -> value, None: absent), validated, as
+    ``build`` writes them. InvalidRequestError names a bad one."""
+    return _fwd_block(fwd)[0]
 
 
 def _fwd_block(fwd: Mapping[str, Any]) -> Tuple[bytes, Optional[str]]:

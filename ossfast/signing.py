@@ -296,10 +296,11 @@ class _SignerBase:
             cached = self._at(now)
         return self._head(route, token, status, content_length, md5, extra, cached[2], cached[5], body)
 
-    def route_head(self, route: bytes) -> Callable[[bytes, int, bytes], Tuple[bytes, Optional[int]]]:
-        """``head(token, status, body)``: :meth:`wgor_head` for one (validated) route, no
-        Content-MD5, no extra lines, a ``bytes`` body, the current time: the sender's
-        common case in as little Python as it allows."""
+    def route_head(self, route: bytes) -> Callable[..., Tuple[bytes, Optional[int]]]:
+        """``head(token, status, body, extra=b"")``: :meth:`wgor_head` for one (validated)
+        route, no Content-MD5, a ``bytes`` body, the current time, ``extra`` header lines
+        (validated: the forwarded headers): the sender's common case in as little Python as
+        it allows."""
         return impl.wgor_route_head(self, route)
 
     def wgor_sign(self, headers_block: bytes, now: Now = None) -> Tuple[Headers, bytes]:

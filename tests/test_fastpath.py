@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import array
 import base64
+import datetime
 import logging
 import os
 import random
@@ -486,6 +487,150 @@ def test_bytearray_body_released_after_bad_token(start_server, warm):
         del body[:100]
         assert len(body) == 2905
     assert len(server.requests) == int(warm)
+
+
+# ---- the fast path with forwarded headers ------------------------------------------------
+
+FWD_VALUES = {
+    "accept_ranges": ["bytes", "none"],
+    "cache_control": ["max-age=3600", "no-cache, no-store", "public, max-age=31536000, immutable"],
+    "content_disposition": ['attachment; filename="a.txt"', "inline",
+                            'attachment; filename="r\u00e9sum\u00e9 \u6587\u4ef6.pdf"'],
+    "content_encoding": ["gzip", "br"],
+    "content_language": ["en-US", "zh-CN, en"],
+    "content_type": ["image/jpeg", "text/plain; charset=utf-8", "application/octet-stream"],
+    "etag": ['"5B3C1A2E053D763E1B002CC607C5A0FE"', 'W/"abc"'],
+    "expires": ["Thu, 01 Dec 2033 16:00:00 GMT", datetime.datetime(2031, 2, 3, 4, 5, 6, tzinfo=datetime.timezone.utc),
+                "Sun, 06 Nov 1994 08:49:37 GMT", "Sunday, 06-Nov-94 08:49:37 GMT"],
+    "last_modified": ["Tue, 31 Oct 2023 03:17:58 GMT", "Wed, 29 Feb 2024 23:59:59 GMT",
+                      datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone(datetime.timedelta(hours=8)))],
+}
+
+
+@pytest.mark.usefixtures("no_fd_leak")
+@pytest.mark.parametrize("version", ["v1", "v4"])
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
+def test_fast_path_with_forwarded_headers_sends_what_prepare_builds(start_server, tls_material, frozen_time,
+                                                                    monkeypatch, version, tls):
+    """Forwarded headers (all but Content-Range) keep a request on the fast path, and the
+    head is prepare()'s byte for byte: same validation, same encoding, same order."""
+    server = start_server(RecordingServer, ssl_context=tls_material.server_context() if tls else None)
+    rng = random.Random(23)
+    names = sorted(FWD_VALUES)
+    cases = []
+    for i in range(40):
+        kw = {n: rng.choice(FWD_VALUES[n]) for n in rng.sample(names, rng.randint(1, len(names)))}
+        if i % 7 == 0:
+            kw[rng.choice(names)] = None  # None: the header is left out, as prepare() does
+        cases.append((sorted(_FAST_STATUS)[i % len(_FAST_STATUS)], rng.randbytes(rng.randint(0, 65536)), kw))
+    with client_for(server, tls_material, tls, version=version) as c:
+        c.write_get_object_response(ROUTE, TOKEN, 200, b"warm-up")
+        spy = SendSpy(monkeypatch)
+        results = [c.write_get_object_response(ROUTE, TOKEN, status, body, **kw) for status, body, kw in cases]
+        expected = []
+        for status, body, kw in cases:
+            p = c.prepare(ROUTE, TOKEN, status, body, **kw)
+            expected.append(p.head)
+            p.body.close()
+    assert len(spy.fast) == len(cases) and spy.general == []
+    reqs = server.wait_for(len(cases) + 1)[1:]
+    for (status, body, kw), r, req, head in zip(cases, results, reqs, expected):
+        assert req.raw_head == head, kw
+        assert b"x-oss-fwd-header-" in head or all(v is None for v in kw.values())
+        assert req.body == body and r.crc64 == ref_crc64(body) == req.crc64
+    assert server.accepted == 1
+
+
+FWD_ERRORS = [
+    ({"content_type": ""}, TOKEN),
+    ({"content_type": "a\r\nX-Evil: 1"}, TOKEN),
+    ({"etag": " padded"}, TOKEN),
+    ({"cache_control": "x" * 8193}, TOKEN),
+    ({"content_language": "\u00e9"}, TOKEN),
+    ({"content_type": 5}, TOKEN),
+    ({"expires": "not a date"}, TOKEN),
+    ({"last_modified": "Tue, 31 Feb 2023 03:17:58 GMT"}, TOKEN),
+    ({"last_modified": datetime.datetime(2020, 1, 1)}, TOKEN),
+    ({"content_disposition": "\u00e9t\u00e9"}, TOKEN),
+    ({"content_type": ""}, "bad token"),  # both wrong: prepare() names the token first
+    ({"content_type": "x" * 8000, "cache_control": "x" * 8000, "etag": "x" * 8000, "expires": "x" * 8000,
+      "content_language": "x" * 8000, "content_encoding": "x" * 8000, "accept_ranges": "x" * 8000,
+      "content_disposition": "x" * 8000, "last_modified": "Tue, 31 Oct 2023 03:17:58 GMT"}, TOKEN),  # head > 64 KiB
+]
+
+
+@pytest.mark.usefixtures("no_fd_leak")
+@pytest.mark.parametrize("kw,token", FWD_ERRORS, ids=lambda v: repr(v)[:24])
+def test_fast_path_forwarded_header_errors_like_prepare(start_server, monkeypatch, kw, token):
+    """A bad forwarded header after a warm-up: exactly prepare()'s error, nothing sent."""
+    server = start_server(RecordingServer)
+    with make_client(server) as c:
+        c.write_get_object_response(ROUTE, TOKEN, 200, b"warm-up")
+        spy = SendSpy(monkeypatch)
+        got = raised(lambda: c.write_get_object_response(ROUTE, token, 200, b"x", **kw))
+        want = raised(lambda: c.prepare(ROUTE, token, 200, b"x", **kw))
+        assert got == want
+        assert issubclass(got[0], InvalidRequestError)
+        assert spy.fast == spy.general == []
+        assert c.pool.idle_count() == 1
+    assert len(server.wait_for(1)) == 1 and server.accepted == 1
+
+
+@pytest.mark.usefixtures("no_fd_leak")
+def test_other_keywords_take_the_general_path(start_server, monkeypatch):
+    """Content-Range (206), extra headers, content_length, content_md5 and progress are the
+    general path's; each request is still prepare()'s."""
+    server = start_server(RecordingServer)
+    data = os.urandom(300)
+    calls = [
+        (206, {"content_range": "bytes 0-299/1000", "content_type": "text/plain"}),
+        (200, {"headers": {"x-custom": "1"}, "etag": '"e"'}),
+        (200, {"content_length": 300}),
+        (200, {"content_md5": True, "content_type": "text/plain"}),
+        (200, {"progress": lambda sent, total: None}),
+    ]
+    with make_client(server) as c:
+        c.write_get_object_response(ROUTE, TOKEN, 200, b"warm-up")
+        spy = SendSpy(monkeypatch)
+        for status, kw in calls:
+            assert c.write_get_object_response(ROUTE, TOKEN, status, data, **kw).status == 200
+    assert spy.fast == [] and len(spy.general) == len(calls)
+    reqs = server.wait_for(len(calls) + 1)[1:]
+    assert b"x-oss-fwd-header-Content-Range: bytes 0-299/1000\r\n" in reqs[0].raw_head
+    assert b"x-custom: 1\r\n" in reqs[1].raw_head and b"Content-MD5: " in reqs[3].raw_head
+    assert all(req.body == data for req in reqs)
+
+
+def test_http_date_fast_form_accepts_what_the_email_parser_accepts():
+    """check_http_date's IMF-fixdate shortcut against the rule it stands in for (check_value,
+    then email.utils.parsedate_to_datetime), on many near-valid and broken dates."""
+    from email.utils import parsedate_to_datetime
+
+    from ossfast import request as req
+
+    def old_rule(value):
+        try:
+            req.check_value("d", value)
+            return parsedate_to_datetime(value) is not None
+        except (TypeError, ValueError, IndexError):
+            return False
+
+    rng = random.Random(31)
+    days = "Mon Tue Wed Thu Fri Sat Sun Sunday Foo".split()
+    months = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec Xyz".split()
+    for _ in range(20000):
+        value = "%s, %02d %s %04d %02d:%02d:%02d %s" % (
+            rng.choice(days), rng.randint(0, 35), rng.choice(months),
+            rng.choice([rng.randint(0, 9999), rng.randint(1960, 2100)]),
+            rng.randint(0, 25), rng.randint(0, 61), rng.randint(0, 62), rng.choice(["GMT", "GMT", "UTC", "+0800"]))
+        if rng.random() < 0.1:
+            value = value[: rng.randint(0, len(value))] + rng.choice(["", " ", "x", "\r\n"])
+        try:
+            req.check_http_date("d", value)
+            new = True
+        except InvalidRequestError:
+            new = False
+        assert new == old_rule(value), value
 
 
 # ---- the fast path against faults --------------------------------------------------------
