@@ -13,7 +13,8 @@ ratios computed from this run's stats, beside the targets:
 * ``test_small_cpu_per_request[busy-poll|blocking]``: client CPU time (time.process_time) per
   request over N requests, the candidates interleaved round by round, once against the
   busy-polling sink and once against the blocking one (each request then wakes the sink's
-  sleeping thread, and on a VM its halted vCPU). Target: ossfast <= 50 us.
+  sleeping thread, and on a VM its halted vCPU), and once over TLS. Target: ossfast <= 50 us.
+  Also ossfast-v4+fwd and oss2-v4+fwd: the same request with four forwarded headers.
 * ``bytes-256MiB``: a 256 MiB bytes body; ossfast (CRC64 computed, checked) vs raw ``sendall`` of
   a memoryview of the same bytes vs oss2. Target: >= 0.9x raw.
 * ``file-256MiB``: a 256 MiB file (page cache); ossfast vs oss2 with the same file object vs
@@ -48,6 +49,12 @@ REGION = "cn-qingdao"  # what V4 reads from the route; oss2.AuthV4 is told expli
 TOKEN = "OSSV1#ZvBDC3XPm3gAbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
 AK, SK = "LTAI5tBenchAccessKeyId", "BenchAccessKeySecretBenchSecret0"
 SMALL = os.urandom(1024)
+# What a transforming function typically forwards with an object: four x-oss-fwd-header-*.
+FWD = {"content_type": "image/jpeg", "etag": '"5B3C1A2E053D763E1B002CC607C5A0FE"',
+       "cache_control": "max-age=3600", "last_modified": "Tue, 31 Oct 2023 03:17:58 GMT"}
+FWD_OSS2 = {"x-oss-fwd-header-Content-Type": FWD["content_type"], "x-oss-fwd-header-ETag": FWD["etag"],
+            "x-oss-fwd-header-Cache-Control": FWD["cache_control"],
+            "x-oss-fwd-header-Last-Modified": FWD["last_modified"]}
 BIG_ROUNDS = 8
 
 
@@ -233,6 +240,9 @@ def _interleave(c: Candidates, which: str, sender_results) -> None:
         "raw-socket": (raw_one, 1500),
         "oss2-v1": (lambda: o1(ROUTE, TOKEN, "200", SMALL), 150),
         "oss2-v4": (lambda: o4(ROUTE, TOKEN, "200", SMALL), 150),
+        # the same with four forwarded headers (oss2 takes them as request headers)
+        "ossfast-v4+fwd": (lambda: v4(ROUTE, TOKEN, 200, SMALL, **FWD), 1500),
+        "oss2-v4+fwd": (lambda: o4(ROUTE, TOKEN, "200", SMALL, headers=FWD_OSS2), 150),
     }
     # Many short rounds, the order shuffled every round (a rotation would keep each candidate
     # right behind the same neighbour: whoever follows oss2 always starts with its caches
@@ -260,9 +270,11 @@ def _interleave(c: Candidates, which: str, sender_results) -> None:
         sender_results.cpu[which][label] = {"cpu_us": statistics.median(cpu[label]) * 1e6,
                                      "rps": 1.0 / statistics.median(wall[label]),
                                      "n": n, "rounds": rounds}
-    # req/s ratio of ossfast-v4 to each baseline, round by round (same minute, same VM state)
-    sender_results.paired[which] = {base: statistics.median(wall[base][i] / wall["ossfast-v4"][i] for i in range(rounds))
-                             for base in labels if base != "ossfast-v4"}
+    # req/s ratios, round by round (same minute, same VM state)
+    pairs = [("ossfast-v4", base) for base in labels if "ossfast-v4" != base and "+fwd" not in base]
+    pairs += [("ossfast-v4+fwd", "oss2-v4+fwd"), ("ossfast-v4+fwd", "ossfast-v4")]
+    sender_results.paired[which] = {f"{a} / {b}": statistics.median(wall[b][i] / wall[a][i] for i in range(rounds))
+                                    for a, b in pairs}
 
 
 # ----------------------------------------------------------------------------- 256 MiB bytes

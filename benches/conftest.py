@@ -27,7 +27,7 @@ class SenderResults:
         self.cpu: Dict[str, Dict[str, Dict[str, float]]] = {}  # sink -> label -> {"cpu_us", "rps", ...}
         self.rss: Optional[Dict[str, Any]] = None           # rss_file_body.py's report
         self.nbytes: Dict[str, int] = {}                    # group -> body bytes per call
-        self.paired: Dict[str, Dict[str, float]] = {}       # sink -> baseline -> median per-round ratio
+        self.paired: Dict[str, Dict[str, float]] = {}       # sink -> "a / b" -> median per-round req/s ratio
 
 
 _KEY = pytest.StashKey[SenderResults]()
@@ -180,10 +180,14 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
             w(f"   interleaved req/s, ratio of medians: ossfast-v4 / raw-socket = {o['rps'] / r['rps']:.2f}x"
               + (" (target >= 0.6x)" if targeted else "")
               + "".join(f", ossfast-v4 / {k} = {o['rps'] / v['rps']:.1f}x" + (" (target >= 10x)" if targeted else "")
-                        for k, v in cpu.items() if k.startswith("oss2")))
+                        for k, v in cpu.items() if k.startswith("oss2") and "+fwd" not in k))
+        of, f2 = cpu.get("ossfast-v4+fwd"), cpu.get("oss2-v4+fwd")
+        if of and f2:
+            w(f"   with four forwarded headers, ratio of medians: ossfast-v4+fwd / oss2-v4+fwd = "
+              f"{of['rps'] / f2['rps']:.1f}x")
         if res.paired.get(which):
             w("   interleaved req/s, median of per-round ratios: " + ", ".join(
-                f"ossfast-v4 / {k} = {v:.2f}x" for k, v in res.paired[which].items()))
+                f"{k} = {v:.2f}x" for k, v in res.paired[which].items()))
     if res.rss:
         r = res.rss
         verdict = "ok" if r["growth_mib"] <= RSS_LIMIT_MIB else "MISSED"

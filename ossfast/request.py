@@ -168,9 +168,12 @@ def check_token(token: Any) -> str:
     return token
 
 
-_IMF_FIXDATE = re.compile(r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\d\d) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
-                          r"(\d{4}) (\d\d):(\d\d):(\d\d) GMT")
+# IMF-fixdate with every field in range; only days 29-31 still need the calendar.
+_IMF_FIXDATE = re.compile(r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), (0[1-9]|[12]\d|3[01]) "
+                          r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
+                          r"(\d{4}) (?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d GMT")
 _MONTHS = {m: i for i, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), 1)}
+_LONG_MONTHS = frozenset("Jan Mar May Jul Aug Oct Dec".split())
 
 
 def check_http_date(fieldname: str, value: Any) -> str:
@@ -183,9 +186,11 @@ def check_http_date(fieldname: str, value: Any) -> str:
         # real date in it is what parsedate_to_datetime would accept too.
         m = _IMF_FIXDATE.fullmatch(value)
         if m is not None:
-            day, mon, year, hh, mm, ss = m.groups()
+            day, mon, year = m.groups()
+            if year != "0000" and (day <= "28" or (mon != "Feb" and (day != "31" or mon in _LONG_MONTHS))):
+                return value
             try:
-                _dt.datetime(int(year), _MONTHS[mon], int(day), int(hh), int(mm), int(ss))
+                _dt.date(int(year), _MONTHS[mon], int(day))
             except ValueError:
                 pass  # the general parser below decides
             else:
@@ -310,6 +315,13 @@ def _lines(pairs: Iterable[Tuple[str, str]]) -> bytes:
     return "".join([f"{n}: {v}\r\n" for n, v in pairs]).encode("ascii")
 
 
+# (keyword, line prefix, the validator of values that need more than check_value)
+_FWD_ITEMS = tuple((kw, _FWD_PREFIX[kw], {"content_disposition": lambda _kw, v: content_disposition(v),
+                                          "expires": check_http_date,
+                                          "last_modified": check_http_date}.get(kw))
+                   for kw, _ in FWD_HEADERS)
+
+
 def fwd_block(fwd: Mapping[str, Any]) -> bytes:
     """The forwarded-header lines of ``fwd`` (keyword -> value, None: absent), validated, as
     ``build`` writes them. InvalidRequestError names a bad one."""
@@ -319,22 +331,18 @@ def fwd_block(fwd: Mapping[str, Any]) -> bytes:
 def _fwd_block(fwd: Mapping[str, Any]) -> Tuple[bytes, Optional[str]]:
     """The forwarded headers as bytes, in API-reference order, and the Content-Range value."""
     parts = []
-    content_range = None
-    for kw, _name in FWD_HEADERS:
-        value = fwd.get(kw)
+    get = fwd.get
+    for kw, prefix, special in _FWD_ITEMS:
+        value = get(kw)
         if value is None:
             continue
-        if kw == "content_disposition":
-            value = content_disposition(value)
-        elif kw in ("expires", "last_modified"):
-            value = check_http_date(kw, value)
+        if special is not None:
+            value = special(kw, value)
         elif not (type(value) is str and value.isascii() and value.isprintable() and value
                   and value[0] != " " and value[-1] != " " and len(value) <= MAX_HEADER_VALUE):
             value = check_value(kw, value)
-        if kw == "content_range":
-            content_range = value
-        parts.append(_FWD_PREFIX[kw] + value.encode("ascii") + b"\r\n")
-    return b"".join(parts), content_range
+        parts.append(prefix + value.encode("ascii") + b"\r\n")
+    return b"".join(parts), get("content_range")
 
 
 def build(*, route: Any, token: Any, status: Any, body: Any, fwd: Optional[Mapping[str, Any]],
