@@ -171,7 +171,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
           "requests, median of interleaved rounds)" + ("" if targeted else "; no target (TLS)"))
         for label, d in cpu.items():
             verdict = ""
-            if label.startswith("ossfast") and targeted:
+            if label.startswith("ossfast") and targeted and "+fwd" not in label:  # the case
                 verdict = f"<= {CPU_LIMIT_US:g} us " + ("ok" if d["cpu_us"] <= CPU_LIMIT_US else "MISSED")
             w(f"   {label:14} {d['cpu_us']:8.1f} us CPU/request  {d['rps']:9,.0f} req/s  "
               f"(N={int(d['n'])} x {int(d['rounds'])})  {verdict}")
