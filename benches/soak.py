@@ -9,8 +9,8 @@ whole (same token, complete, same CRC-64) is a *false success*, and the run fail
     .venv/bin/python benches/soak.py --duration 60 --threads 16 --fault-rate 0.5
     .venv/bin/python benches/soak.py --tls              # the same over HTTPS (a trustme CA)
 
-Bodies: memoryview slices, ``bytes`` of at most 64 KiB (what the client's fast path takes),
-iterators and file objects. The report says how many attempts the fast path made.
+Bodies: memoryview slices, ``bytes`` of at most 64 KiB (what the client's fast path takes;
+half of them with forwarded headers), iterators and file objects. The report says how many attempts the fast path made.
 
 Reports requests, successes, failures by kind, retries, memory (RSS) and open file descriptors
 at start and end, and a progress line every --every seconds. Exits 1 on a false success, an
@@ -220,6 +220,8 @@ def worker(n, client, refused, blob, path, args, deadline, stats):
             try:
                 if kind == "bytes" and size <= 64 * 1024:
                     body, kw = bytes(view), {}  # the fast path's kind of body
+                    if rng.random() < 0.5:  # forwarded headers keep it there
+                        kw = {"content_type": "application/octet-stream", "etag": f'"{token}"'}
                 elif kind in ("view", "bytes"):
                     body, kw = view, {}
                 elif kind == "iterator":

@@ -30,6 +30,7 @@ import select
 import socket
 import ssl
 import struct
+import sys
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -254,6 +255,11 @@ class Connection:
             pass
 
 
+#: Before these versions, every read of ``SSLSocket.session`` leaks a copy of the session in
+#: CPython's ssl module (gh-116810, a few KiB each): there, pools keep no TLS sessions.
+TLS_SESSIONS_SAFE = sys.version_info >= (3, 13, 1) or (3, 12, 8) <= sys.version_info < (3, 13)
+
+
 class Pool:
     """Thread-safe keep-alive pool per (scheme, host, port), at most ``maxsize`` idle each."""
 
@@ -271,24 +277,32 @@ class Pool:
         self.connections_opened = 0
         # The newest TLS session (with a resumption ticket) per key: a new connection resumes
         # it, skipping the certificate exchange and its public-key work. Each came from a
-        # handshake that verified the server, with the same context.
-        self._tls_sessions: Dict[Tuple[str, str, int], ssl.SSLSession] = {}
+        # handshake that verified the server, with the same context. Off where reading a
+        # session leaks memory (TLS_SESSIONS_SAFE); ``tls_resume`` can say otherwise.
+        self.tls_resume = TLS_SESSIONS_SAFE
+        self._tls_sessions: Dict[Tuple[str, str, int], Tuple[ssl.SSLContext, ssl.SSLSession]] = {}
 
     # -- TLS
     def ssl_context(self) -> ssl.SSLContext:
         ctx = self._ssl_context
         if ctx is None:
-            verify = self._verify
-            if verify is False:
-                ctx = ssl.create_default_context()
-                ctx.check_hostname = False
-                ctx.verify_mode = ssl.CERT_NONE
-            elif isinstance(verify, (str, os.PathLike)):
-                ctx = ssl.create_default_context(cafile=os.fspath(verify)) if os.path.isfile(verify) \
-                    else ssl.create_default_context(capath=os.fspath(verify))
-            else:
-                ctx = ssl.create_default_context()
-            self._ssl_context = ctx
+            with self._lock:  # one context per pool: TLS sessions resume only within it
+                ctx = self._ssl_context
+                if ctx is None:
+                    ctx = self._ssl_context = self._new_ssl_context()
+        return ctx
+
+    def _new_ssl_context(self) -> ssl.SSLContext:
+        verify = self._verify
+        if verify is False:
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        elif isinstance(verify, (str, os.PathLike)):
+            ctx = ssl.create_default_context(cafile=os.fspath(verify)) if os.path.isfile(verify) \
+                else ssl.create_default_context(capath=os.fspath(verify))
+        else:
+            ctx = ssl.create_default_context()
         return ctx
 
     @property
@@ -343,8 +357,11 @@ class Pool:
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if scheme == "https":
-                session = self._tls_sessions.get(key)
-                sock = self.ssl_context().wrap_socket(sock, server_hostname=host, session=session)
+                ctx = self.ssl_context()
+                kept = self._tls_sessions.get(key)
+                # A session resumes only in the context that made it (else wrap_socket raises).
+                session = kept[1] if kept is not None and kept[0] is ctx else None
+                sock = ctx.wrap_socket(sock, server_hostname=host, session=session)
                 if session is not None:
                     log.debug("TLS session to %s:%s %s", host, port,
                               "resumed" if sock.session_reused else "not resumed: full handshake")
@@ -374,7 +391,7 @@ class Pool:
         return conn
 
     def release(self, conn: Connection) -> None:
-        if not conn.uses and not conn.plain:
+        if not conn.uses and not conn.plain and self.tls_resume:
             # After the first reply: a TLS 1.3 server's tickets come right after its handshake,
             # so they have been read by now.
             self._keep_tls_session(conn)
@@ -408,7 +425,7 @@ class Pool:
         except (AttributeError, ValueError, ssl.SSLError):
             return
         if session is not None and session.has_ticket and not self._closed:
-            self._tls_sessions[conn.key] = session
+            self._tls_sessions[conn.key] = (conn.sock.context, session)  # type: ignore[attr-defined]
 
     def close(self) -> None:
         conns = []

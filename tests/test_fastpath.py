@@ -19,6 +19,7 @@ import string
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import pytest
@@ -868,6 +869,7 @@ def test_tls_reconnect_resumes_the_session(start_server, tls_material, caplog):
                           ssl_context=tls_material.server_context())
     data = os.urandom(3000)
     with tls_client(server, tls_material, retries=2) as c:
+        c.pool.tls_resume = True  # on whatever Python this runs (see TLS_SESSIONS_SAFE)
         for _ in range(2):
             c.write_get_object_response(ROUTE, TOKEN, 200, SMALL)
             wait_closed(server, len(server.connections) - 1)
@@ -883,6 +885,7 @@ def test_tls_session_not_kept_after_a_failed_handshake(start_server, tls_materia
     server = start_server(FaultServer, behaviours=[idle_close(delay=0.05), reply(200)],
                           ssl_context=tls_material.server_context())
     with tls_client(server, tls_material, retries=0, timeout=(0.3, 2.0)) as c:
+        c.pool.tls_resume = True
         c.write_get_object_response(ROUTE, TOKEN, 200, SMALL)
         key = c._endpoint
         assert key in c.pool._tls_sessions
@@ -891,3 +894,77 @@ def test_tls_session_not_kept_after_a_failed_handshake(start_server, tls_materia
         with pytest.raises(ossfast.TimeoutError):
             c.write_get_object_response(ROUTE, TOKEN, 200, SMALL)
         assert key not in c.pool._tls_sessions
+
+
+@pytest.mark.usefixtures("no_fd_leak")
+def test_tls_first_connections_from_many_threads_share_one_context(start_server, tls_material, monkeypatch):
+    """Threads connecting at once make one SSL context between them (a session resumes only
+    within its own), and every later reconnect resumes a session."""
+    server = start_server(RecordingServer, ssl_context=tls_material.server_context())
+    made = []
+    real_new = transport.Pool._new_ssl_context
+
+    def slow_new(pool):
+        made.append(1)
+        time.sleep(0.05)  # widen the window in which other threads ask for the context
+        return real_new(pool)
+
+    monkeypatch.setattr(transport.Pool, "_new_ssl_context", slow_new)
+    with tls_client(server, tls_material) as c:
+        c.pool.tls_resume = True
+        errors = []
+
+        def send():
+            try:
+                c.write_get_object_response(ROUTE, TOKEN, 200, SMALL)
+            except Exception as exc:  # collected for the assertion below
+                errors.append(exc)
+
+        for _round in range(2):
+            threads = [threading.Thread(target=send) for _ in range(8)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            contexts = {id(conn.sock.context) for conns in c.pool._idle.values() for conn in conns}
+            assert len(contexts) == 1
+            for conns in c.pool._idle.values():  # force new connections for the next round
+                while conns:
+                    conns.pop().close()
+    assert errors == [] and made == [1]
+    assert server.wait_for(16) and len(server.requests) == 16
+    resumed = [conn.tls_resumed for conn in server.connections]
+    assert resumed[-8:] == [True] * 8  # the second round's connections
+
+
+@pytest.mark.usefixtures("no_fd_leak")
+def test_tls_session_of_another_context_is_not_offered(start_server, tls_material):
+    """A kept session made by another SSL context (wrap_socket would refuse it) is not
+    offered: a full handshake, and the request goes out."""
+    server = start_server(RecordingServer, ssl_context=tls_material.server_context())
+    with tls_client(server, tls_material) as c, tls_client(server, tls_material) as other:
+        c.pool.tls_resume = other.pool.tls_resume = True
+        other.write_get_object_response(ROUTE, TOKEN, 200, SMALL)
+        foreign = other.pool._tls_sessions[other._endpoint]
+        assert foreign[0] is other.pool.ssl_context()
+        c.pool._tls_sessions[c._endpoint] = foreign
+        r = c.write_get_object_response(ROUTE, TOKEN, 200, SMALL)
+        assert r.status == 200 and not r.reused_connection
+        assert c.pool._tls_sessions[c._endpoint][0] is c.pool.ssl_context()
+    assert [conn.tls_resumed for conn in server.connections] == [False, False]
+
+
+@pytest.mark.usefixtures("no_fd_leak")
+def test_tls_sessions_not_kept_where_reading_them_leaks(start_server, tls_material):
+    """With tls_resume off (the default where CPython's ssl leaks a session per read) no
+    session is read or kept, and a reconnect makes a full handshake."""
+    server = start_server(FaultServer, behaviours=[idle_close(delay=0.05), reply(200)],
+                          ssl_context=tls_material.server_context())
+    with tls_client(server, tls_material, retries=2) as c:
+        assert c.pool.tls_resume is transport.TLS_SESSIONS_SAFE
+        c.pool.tls_resume = False
+        c.write_get_object_response(ROUTE, TOKEN, 200, SMALL)
+        wait_closed(server, 0)
+        assert c.pool._tls_sessions == {}
+        assert c.write_get_object_response(ROUTE, TOKEN, 200, SMALL).status == 200
+    assert [conn.tls_resumed for conn in server.connections] == [False, False]
