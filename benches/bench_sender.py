@@ -19,6 +19,8 @@ ratios computed from this run's stats, beside the targets:
   a memoryview of the same bytes vs oss2. Target: >= 0.9x raw.
 * ``file-256MiB``: a 256 MiB file (page cache); ossfast vs oss2 with the same file object vs
   raw ``os.sendfile`` (reference). Target: >= 1.5x oss2.
+* ``test_bulk_interleaved``: the 256 MiB cases interleaved round by round (median of
+  per-round ratios), beside the sequential groups above.
 * ``test_rss_1GiB_file_body``: benches/rss_file_body.py in a fresh interpreter. Target: peak RSS
   growth <= 16 MiB.
 """
@@ -361,6 +363,69 @@ def test_file_raw_sendfile(benchmark, bulk, big_file, sender_results):
 
     assert benchmark.pedantic(one, rounds=BIG_ROUNDS, warmup_rounds=1).startswith(b"HTTP/1.1 200 ")
     _record(benchmark, sender_results, "file-256MiB", "raw-sendfile", BIG)
+
+
+# ----------------------------------------------------------------------------- interleaved bulk
+
+def _send_file_raw(bulk, path: str, head: bytes) -> bytes:
+    with open(path, "rb") as f:
+        bulk.raw.sock.sendall(head)
+        fd, sfd, off = f.fileno(), bulk.raw.sock.fileno(), 0
+        while off < BIG:
+            n = os.sendfile(sfd, fd, off, BIG - off)
+            if n <= 0:
+                raise OSError("sendfile made no progress")
+            off += n
+    return bulk.raw.read_reply()
+
+
+def test_bulk_interleaved(bulk, big_bytes, big_file, sender_results):
+    """The 256 MiB cases with the candidates interleaved: 15 rounds, the order shuffled every
+    round, one send each; GB/s medians and the median of per-round ratios (the sequential
+    groups above run 8 rounds per candidate, minutes apart, and the VM drifts)."""
+    data, crc = big_bytes
+    path, fcrc = big_file
+    view = memoryview(data)
+    head = _head(bulk.fast_v4, BIG)
+    send, o1 = bulk.fast_v4.write_get_object_response, bulk.oss2_v1.write_get_object_response
+    sendall, read_reply = bulk.raw.sock.sendall, bulk.raw.read_reply
+
+    def fast_bytes():
+        r = send(ROUTE, TOKEN, 200, data)
+        assert r.crc64 == crc and r.bytes_sent == BIG
+
+    def raw_bytes():
+        sendall(head)
+        sendall(view)
+        read_reply()
+
+    def fast_file():
+        with open(path, "rb") as f:
+            r = send(ROUTE, TOKEN, 200, f)
+        assert r.crc64 == fcrc and r.bytes_sent == BIG
+
+    def oss2_file():
+        with open(path, "rb") as f:
+            assert o1(ROUTE, TOKEN, "200", f).status == 200
+
+    cands = {"bytes: ossfast": fast_bytes, "bytes: raw-sendall": raw_bytes,
+             "file: ossfast": fast_file, "file: oss2": oss2_file,
+             "file: raw-sendfile": lambda: _send_file_raw(bulk, path, head)}
+    for fn in cands.values():
+        fn()  # warm-up
+    rounds = 15
+    shuffle = random.Random(20261124)
+    secs = {k: [] for k in cands}
+    for _ in range(rounds):
+        for label in shuffle.sample(list(cands), len(cands)):
+            t0 = time.perf_counter()
+            cands[label]()
+            secs[label].append(time.perf_counter() - t0)
+    gbps = {k: BIG / statistics.median(v) / 1e9 for k, v in secs.items()}
+    paired = {f"{a} / {b}": statistics.median(secs[b][i] / secs[a][i] for i in range(rounds))
+              for a, b in (("bytes: ossfast", "bytes: raw-sendall"), ("file: ossfast", "file: oss2"),
+                           ("file: ossfast", "file: raw-sendfile"))}
+    sender_results.bulk = {"gbps": gbps, "paired": paired, "rounds": rounds}
 
 
 # ----------------------------------------------------------------------------- memory

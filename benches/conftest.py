@@ -26,6 +26,7 @@ class SenderResults:
         self.stats: Dict[Tuple[str, str], Any] = {}        # pytest-benchmark Stats
         self.cpu: Dict[str, Dict[str, Dict[str, float]]] = {}  # sink -> label -> {"cpu_us", "rps", ...}
         self.rss: Optional[Dict[str, Any]] = None           # rss_file_body.py's report
+        self.bulk: Optional[Dict[str, Any]] = None          # test_bulk_interleaved's GB/s and ratios
         self.nbytes: Dict[str, int] = {}                    # group -> body bytes per call
         self.paired: Dict[str, Dict[str, float]] = {}       # sink -> "a / b" -> median per-round req/s ratio
 
@@ -135,7 +136,7 @@ def _rate(stats: Any, unit: str, nbytes: int, which: str = "median") -> float:
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     res = config.stash.get(_KEY, None)
-    if res is None or not (res.stats or res.cpu or res.rss):
+    if res is None or not (res.stats or res.cpu or res.rss or res.bulk):
         return
     w = terminalreporter.write_line
     from ossfast._backend import impl
@@ -188,6 +189,15 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
         if res.paired.get(which):
             w("   interleaved req/s, median of per-round ratios: " + ", ".join(
                 f"{k} = {v:.2f}x" for k, v in res.paired[which].items()))
+    if res.bulk:
+        b = res.bulk
+        w(f"-- 256 MiB bodies, interleaved ({b['rounds']} rounds, shuffled): "
+          + ", ".join(f"{k} {v:.2f} GB/s" for k, v in b["gbps"].items()))
+        targets = {"bytes: ossfast / bytes: raw-sendall": 0.9, "file: ossfast / file: oss2": 1.5}
+        for k, v in b["paired"].items():
+            t = targets.get(k)
+            w(f"   median of per-round ratios: {k} = {v:.2f}x"
+              + ("" if t is None else f"  >= {t:g}x " + ("ok" if v >= t else "MISSED")))
     if res.rss:
         r = res.rss
         verdict = "ok" if r["growth_mib"] <= RSS_LIMIT_MIB else "MISSED"
