@@ -478,9 +478,10 @@ def wgor_head_builder(version: int, secret: bytes, region: bytes = b"", product:
 def wgor_route_head(signer: Any, route: bytes) -> Any:
     """``head(token, status, body, extra=b"") -> (head, crc64)``: ``signer.wgor_head(route,
     token, status, len(body), extra=extra, body=body)`` for one route and a ``bytes`` body, in
-    one Python frame (the sender's per-request call). ``extra``: validated header lines. The signer's per-second lines are read as wgor_head reads
-    them; anything but a plain success (a head over 4 KiB, an error) goes to the signer's
-    own builder, which handles it or raises the precise error."""
+    one Python frame (the sender's per-request call); ``extra`` is validated header lines. The
+    signer's per-second lines are read as wgor_head reads them; anything but a plain success
+    (a head over 4 KiB, an error) goes to the signer's own builder, which handles it or raises
+    the precise error."""
     builder = signer._head
     ptr, spare = builder.ptr, builder.spare
     rl = len(route)
