@@ -920,6 +920,7 @@ def test_tls_first_connections_from_many_threads_share_one_context(start_server,
             except Exception as exc:  # collected for the assertion below
                 errors.append(exc)
 
+        opened = []
         for _round in range(2):
             threads = [threading.Thread(target=send) for _ in range(8)]
             for t in threads:
@@ -931,10 +932,13 @@ def test_tls_first_connections_from_many_threads_share_one_context(start_server,
             for conns in c.pool._idle.values():  # force new connections for the next round
                 while conns:
                     conns.pop().close()
+            opened.append(c.pool.connections_opened)
     assert errors == [] and made == [1]
     assert server.wait_for(16) and len(server.requests) == 16
-    resumed = [conn.tls_resumed for conn in server.connections]
-    assert resumed[-8:] == [True] * 8  # the second round's connections
+    # A thread that finds an idle connection reuses it, so a round may open fewer than 8.
+    second = [conn.tls_resumed for conn in server.connections[opened[0]:]]
+    assert len(second) == opened[1] - opened[0] >= 1
+    assert second == [True] * len(second)  # every connection of the second round resumed
 
 
 @pytest.mark.usefixtures("no_fd_leak")
