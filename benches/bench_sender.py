@@ -317,6 +317,18 @@ def test_bytes_oss2(benchmark, bulk, big_bytes, sender_results):
 
 # ----------------------------------------------------------------------------- 256 MiB file
 
+def _send_file_raw(bulk, path: str, head: bytes) -> bytes:
+    with open(path, "rb") as f:
+        bulk.raw.sock.sendall(head)
+        fd, sfd, off = f.fileno(), bulk.raw.sock.fileno(), 0
+        while off < BIG:
+            n = os.sendfile(sfd, fd, off, BIG - off)
+            if n <= 0:
+                raise OSError("sendfile made no progress")
+            off += n
+    return bulk.raw.read_reply()
+
+
 def test_file_ossfast(benchmark, bulk, big_file, sender_results):
     benchmark.group = "file-256MiB"
     path, crc = big_file
@@ -348,36 +360,15 @@ def test_file_raw_sendfile(benchmark, bulk, big_file, sender_results):
     benchmark.group = "file-256MiB"
     path, _ = big_file
     head = _head(bulk.fast_v4, BIG)
-    sock = bulk.raw.sock
 
     def one():
-        with open(path, "rb") as f:
-            sock.sendall(head)
-            fd, sfd, off = f.fileno(), sock.fileno(), 0
-            while off < BIG:
-                n = os.sendfile(sfd, fd, off, BIG - off)
-                if n <= 0:
-                    raise OSError("sendfile made no progress")
-                off += n
-        return bulk.raw.read_reply()
+        return _send_file_raw(bulk, path, head)
 
     assert benchmark.pedantic(one, rounds=BIG_ROUNDS, warmup_rounds=1).startswith(b"HTTP/1.1 200 ")
     _record(benchmark, sender_results, "file-256MiB", "raw-sendfile", BIG)
 
 
 # ----------------------------------------------------------------------------- interleaved bulk
-
-def _send_file_raw(bulk, path: str, head: bytes) -> bytes:
-    with open(path, "rb") as f:
-        bulk.raw.sock.sendall(head)
-        fd, sfd, off = f.fileno(), bulk.raw.sock.fileno(), 0
-        while off < BIG:
-            n = os.sendfile(sfd, fd, off, BIG - off)
-            if n <= 0:
-                raise OSError("sendfile made no progress")
-            off += n
-    return bulk.raw.read_reply()
-
 
 def test_bulk_interleaved(bulk, big_bytes, big_file, sender_results):
     """The 256 MiB cases with the candidates interleaved: 15 rounds, the order shuffled every
