@@ -304,10 +304,8 @@ class Client:
                     and type(token) is str and len(token) <= _MAX_TOKEN
                     and (not kwargs or _FAST_KW.issuperset(kwargs))):
                 try:
-                    if kwargs:
-                        head, crc = lane[2](token.encode("ascii"), status, body, _request.fwd_block(kwargs))
-                    else:
-                        head, crc = lane[2](token.encode("ascii"), status, body)
+                    head, crc = lane[2](token.encode("ascii"), status, body,
+                                        _request.fwd_block(kwargs) if kwargs else b"")
                 except (UnicodeEncodeError, InvalidRequestError):
                     pass
                 else:

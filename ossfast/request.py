@@ -25,6 +25,7 @@ from urllib.parse import quote
 
 from . import body as _body
 from .errors import InvalidRequestError
+from .signing import _MONTHS as _MONTH_NAMES
 from .signing import http_date
 
 METHOD = "POST"
@@ -172,7 +173,7 @@ def check_token(token: Any) -> str:
 _IMF_FIXDATE = re.compile(r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), (0[1-9]|[12]\d|3[01]) "
                           r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
                           r"(\d{4}) (?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d GMT")
-_MONTHS = {m: i for i, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), 1)}
+_MONTHS = {m: i for i, m in enumerate(_MONTH_NAMES) if m}
 _LONG_MONTHS = frozenset("Jan Mar May Jul Aug Oct Dec".split())
 
 
@@ -283,7 +284,6 @@ def normalize_extra_headers(headers: Any) -> List[Tuple[str, str]]:
 
 # ---------------------------------------------------------------- building
 
-_FWD_PREFIX = {kw: name.encode("ascii") + b": " for kw, name in FWD_HEADERS}
 _ROUTES: dict = {}     # route -> its ASCII bytes, once validated
 _SMALL_CRC = 64 * 1024  # in-memory bodies up to this are hashed by the head's own C call
 _ROUTES_MAX = 4096
@@ -316,10 +316,10 @@ def _lines(pairs: Iterable[Tuple[str, str]]) -> bytes:
 
 
 # (keyword, line prefix, the validator of values that need more than check_value)
-_FWD_ITEMS = tuple((kw, _FWD_PREFIX[kw], {"content_disposition": lambda _kw, v: content_disposition(v),
-                                          "expires": check_http_date,
-                                          "last_modified": check_http_date}.get(kw))
-                   for kw, _ in FWD_HEADERS)
+_FWD_ITEMS = tuple((kw, name.encode("ascii") + b": ",
+                    {"content_disposition": lambda _kw, v: content_disposition(v),
+                     "expires": check_http_date, "last_modified": check_http_date}.get(kw))
+                   for kw, name in FWD_HEADERS)
 
 
 def fwd_block(fwd: Mapping[str, Any]) -> bytes:
