@@ -7,6 +7,7 @@ import os
 import random
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Mapping, NoReturn, Optional, Tuple, Union
 from urllib.parse import urlsplit
@@ -162,7 +163,11 @@ def parse_error(status: int, body: bytes, headers: Mapping[str, str]) -> ServerE
 class Client:
     """Sends WriteGetObjectResponse requests; thread-safe; reuses connections.
 
-    ``credentials``: a Credentials (default: ``Credentials.from_env()``).
+    ``credentials``: a Credentials (default: ``Credentials.from_env()``), or a
+    provider: a zero-argument callable returning Credentials, asked before every
+    request (return the same object while nothing changed: signers are cached per
+    Credentials). ``client.credentials = ...`` takes either; the next request signs
+    with it and pooled connections are kept.
     ``signature_version``: "v4" (default) or "v1".
     ``region``: for V4; default: read from the route, else ``FC_REGION``.
     ``scheme``: "https" (default) or "http", used when no endpoint is given.
@@ -179,10 +184,7 @@ class Client:
                  pool_maxsize: int = 32) -> None:
         if credentials is None:
             credentials = Credentials.from_env()
-        if not isinstance(credentials, Credentials):
-            raise InvalidRequestError(
-                f"credentials: must be an ossfast.Credentials, not {type(credentials).__name__}",
-                field="credentials")
+        _check_credentials_arg(credentials)
         sv = str(signature_version).lower() if isinstance(signature_version, str) else signature_version
         if sv not in ("v1", "v4"):
             raise InvalidRequestError(f"signature_version: must be 'v1' or 'v4', not {signature_version!r}",
@@ -212,29 +214,78 @@ class Client:
             raise InvalidRequestError(f"verify: no CA file at {os.fspath(verify)!r}", field="verify")
         if isinstance(pool_maxsize, bool) or not isinstance(pool_maxsize, int) or pool_maxsize < 1:
             raise InvalidRequestError("pool_maxsize: must be a positive int", field="pool_maxsize")
-        self.credentials = credentials
         self.signature_version = sv
         self.region = region
         self.scheme = scheme
         self._pool = _transport.Pool(maxsize=pool_maxsize, verify=verify)
-        self._signers: Dict[Optional[str], Any] = {}
-        # route -> (its signer (V4: by the route's region), the route as bytes, the signer's
-        # route_head for it), once validated
-        self._route_signers: Dict[str, Tuple[Any, bytes, Any]] = {}
         self._signers_lock = threading.Lock()
-        self._v1 = SignerV1(credentials) if sv == "v1" else None
+        # The signers of the last few Credentials seen, newest last; ``_keys`` is the one in use.
+        self._key_sets: "OrderedDict[Credentials, _KeySet]" = OrderedDict()
+        self._provider: Optional[Callable[[], Credentials]] = None
+        self._keys = _KeySet.unset()  # until the first Credentials is seen
+        self.credentials = credentials
+
+    @property
+    def credentials(self) -> Credentials:
+        """The credentials the next request signs with (a provider is asked for them).
+
+        Assign a ``Credentials`` or a provider (a zero-argument callable returning
+        ``Credentials``, asked before every request); the next request signs with
+        it, and pooled connections are kept.
+        """
+        return self._keys.credentials if self._provider is None else self._keys_now().credentials
+
+    @credentials.setter
+    def credentials(self, value: Any) -> None:
+        _check_credentials_arg(value)
+        if isinstance(value, Credentials):
+            self._provider = None
+            if value is not self._keys.credentials:
+                self._keys = self._key_set(value)
+        else:
+            self._provider = value
+
+    def _keys_now(self) -> "_KeySet":
+        """The signers for what the provider returns now (the same object: no work)."""
+        creds = self._provider()  # type: ignore[misc]
+        keys = self._keys
+        if creds is keys.credentials:
+            return keys
+        if not isinstance(creds, Credentials):
+            raise InvalidRequestError(
+                f"credentials: the provider returned {type(creds).__name__}, not an ossfast.Credentials",
+                field="credentials")
+        keys = self._keys = self._key_set(creds)
+        return keys
+
+    def _key_set(self, creds: Credentials) -> "_KeySet":
+        """The signer set for ``creds``: made once per distinct Credentials, a few kept."""
+        with self._signers_lock:
+            keys = self._key_sets.get(creds)
+            if keys is None:
+                keys = _KeySet(creds, self.signature_version)
+                self._key_sets[creds] = keys
+                if len(self._key_sets) > _KEY_SETS:
+                    self._key_sets.popitem(last=False)
+            else:
+                # An equal Credentials in a new object: same signers; remember this object so
+                # the provider's next answer is recognised by identity alone.
+                keys.credentials = creds
+                self._key_sets.move_to_end(creds)
+            return keys
 
     def __repr__(self) -> str:
         where = "%s://%s:%d" % self._endpoint if self._endpoint else f"{self.scheme}://<route>"
-        return (f"Client(access_key_id={self.credentials.access_key_id!r}, "
+        who = "<provider>" if self._provider is not None else repr(self._keys.credentials.access_key_id)
+        return (f"Client(access_key_id={who}, "
                 f"signature_version={self.signature_version!r}, endpoint={where!r})")
 
     # -------------------------------------------------------------- signing
-    def _signer(self, route: str) -> Any:
-        if self._v1 is not None:
-            return self._v1
+    def _signer(self, route: str, keys: "_KeySet") -> Any:
+        if keys.v1 is not None:
+            return keys.v1
         region = self.region or region_from_route(route) or os.environ.get("FC_REGION")
-        signer = self._signers.get(region)
+        signer = keys.v4.get(region)
         if signer is None:
             if not region:
                 raise InvalidRequestError(
@@ -242,19 +293,20 @@ class Client:
                     "like '...oss-<region>.oss-object-process.aliyuncs.com', or set FC_REGION "
                     "(or use signature_version='v1')", field="region")
             with self._signers_lock:
-                signer = self._signers.get(region)
+                signer = keys.v4.get(region)
                 if signer is None:
-                    signer = SignerV4(self.credentials, region)
-                    self._signers[region] = signer
+                    signer = SignerV4(keys.credentials, region)
+                    keys.v4[region] = signer
         return signer
 
-    def _route_signer(self, route: Any) -> Any:
+    def _route_signer(self, route: Any, keys: "_KeySet") -> Any:
         """The signer for a route (validated here), remembered for the next request."""
-        signer = self._signer(_request.check_route(route))
-        if len(self._route_signers) >= 4096:
-            self._route_signers.clear()
+        signer = self._signer(_request.check_route(route), keys)
+        lanes = keys.lanes
+        if len(lanes) >= 4096:
+            lanes.clear()
         rb = route.encode("ascii")
-        self._route_signers[route] = (signer, rb, signer.route_head(rb))
+        lanes[route] = (signer, rb, signer.route_head(rb))
         return signer
 
     # -------------------------------------------------------------- building
@@ -280,8 +332,9 @@ class Client:
                    "content_language": content_language, "content_range": content_range,
                    "content_type": content_type, "etag": etag, "expires": expires,
                    "last_modified": last_modified}
-        lane = self._route_signers.get(route) if type(route) is str else None
-        signer = lane[0] if lane is not None else self._route_signer(route)  # validates the route
+        keys = self._keys if self._provider is None else self._keys_now()
+        lane = keys.lanes.get(route) if type(route) is str else None
+        signer = lane[0] if lane is not None else self._route_signer(route, keys)  # validates the route
         return _request.build(route=route, token=token, status=status, body=body, fwd=fwd,
                               headers=headers, content_length=content_length, content_md5=content_md5,
                               date=date, signer=signer)
@@ -299,7 +352,8 @@ class Client:
             # The common case in one C call: a known route, a plain status, a small bytes body,
             # forwarded headers at most. Anything unusual (and any error) goes the general way,
             # which says what is wrong, in prepare()'s order.
-            lane = self._route_signers.get(route) if type(route) is str else None
+            lane = (self._keys if self._provider is None else self._keys_now()).lanes.get(route) \
+                if type(route) is str else None
             if (lane is not None and type(status) is int and status in _FAST_STATUS
                     and type(token) is str and len(token) <= _MAX_TOKEN
                     and (not kwargs or _FAST_KW.issuperset(kwargs))):
@@ -542,6 +596,38 @@ _MAX_TOKEN = _request.MAX_HEADER_VALUE
 _FAST_STATUS = _request.ALLOWED_STATUS - {206, 304}
 #: the keyword arguments the fast path takes: forwarded headers but Content-Range (206/416 only)
 _FAST_KW = frozenset(kw for kw, _ in _request.FWD_HEADERS) - {"content_range"}
+
+#: how many distinct Credentials keep their signers (an FC instance alternates between few)
+_KEY_SETS = 8
+
+
+class _KeySet:
+    """The signers made from one Credentials: V1, V4 by region, and the per-route head builders."""
+
+    __slots__ = ("credentials", "v1", "v4", "lanes")
+
+    def __init__(self, credentials: Credentials, signature_version: str) -> None:
+        self.credentials = credentials
+        self.v1 = SignerV1(credentials) if signature_version == "v1" else None
+        self.v4: Dict[Optional[str], Any] = {}
+        # route -> (its signer (V4: by the route's region), the route as bytes, the signer's
+        # route_head for it), once validated
+        self.lanes: Dict[str, Tuple[Any, bytes, Any]] = {}
+
+    @classmethod
+    def unset(cls) -> "_KeySet":
+        """A placeholder that matches no Credentials (a provider has not been asked yet)."""
+        keys = cls.__new__(cls)
+        keys.credentials, keys.v1, keys.v4, keys.lanes = None, None, {}, {}
+        return keys
+
+
+def _check_credentials_arg(value: Any) -> None:
+    if not isinstance(value, Credentials) and not callable(value):
+        raise InvalidRequestError(
+            f"credentials: must be an ossfast.Credentials or a provider (a callable returning one), "
+            f"not {type(value).__name__}", field="credentials")
+
 
 _default_client: Optional[Client] = None
 _default_lock = threading.Lock()

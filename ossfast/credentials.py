@@ -7,6 +7,7 @@ error message.
 from __future__ import annotations
 
 import os
+import re
 from typing import Any, Mapping, Optional
 
 from .errors import InvalidRequestError
@@ -19,7 +20,7 @@ ENV_FAMILIES = (
     ("OSS_ACCESS_KEY_ID", "OSS_ACCESS_KEY_SECRET", "OSS_SESSION_TOKEN"),
 )
 
-_BAD_CHARS = ("\r", "\n", "\0")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _check(value: Any, field: str, *, secret: bool, ascii_only: bool = False) -> str:
@@ -28,8 +29,13 @@ def _check(value: Any, field: str, *, secret: bool, ascii_only: bool = False) ->
         raise InvalidRequestError(f"{field} must be a str, not {type(value).__name__}", field)
     if not value:
         raise InvalidRequestError(f"{field} must not be empty", field)
-    if any(c in value for c in _BAD_CHARS):
-        raise InvalidRequestError(f"{field} must not contain CR, LF or NUL characters", field)
+    if _CONTROL.search(value):
+        raise InvalidRequestError(f"{field} must not contain control characters", field)
+    if value != value.strip(" \t"):
+        raise InvalidRequestError(f"{field} must not begin or end with blanks", field)
+    if not secret and ("," in value or "/" in value):
+        # the key id stands in "Credential=<id>/<scope>," of a V4 Authorization header
+        raise InvalidRequestError(f"{field} must not contain ',' or '/'", field)
     if ascii_only or secret:
         try:
             value.encode("ascii")

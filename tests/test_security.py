@@ -160,7 +160,7 @@ def test_reprs_hide_secrets(recording_server):
         prepared = c.prepare(ROUTE, TOKEN, 200, b"x")
         result = c.send(prepared)
         auth = dict(prepared.headers)["Authorization"]
-        objects = [CREDS, c, prepared, result, c.pool, c._signer(ROUTE), ossfast.client.SignerV1(CREDS)]
+        objects = [CREDS, c, prepared, result, c.pool, c._signer(ROUTE, c._keys), ossfast.client.SignerV1(CREDS)]
         for obj in objects:
             for text in (repr(obj), str(obj)):
                 assert secrets_in(text, [auth, auth.rsplit("=", 1)[-1]]) == [], text
