@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
+import math
 import os
 import random
 import threading
@@ -24,11 +25,16 @@ _DEBUG = logging.DEBUG
 log = logging.getLogger("ossfast")
 
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
+#: the longest wait between two attempts a Retry may ask for (seconds)
+MAX_BACKOFF = 300.0
 
 
 @dataclass(frozen=True)
 class Retry:
     """Retry policy: at most ``total`` retries, exponential backoff with full jitter.
+
+    The wait before retry ``n`` (from 0) is uniform in ``[0, min(max_backoff, backoff * 2**n)]``
+    seconds; ``0 <= backoff <= max_backoff <= 300``, both finite.
 
     Retries happen only when they cannot deliver a body twice behind the
     caller's back: the connection failed before any request byte was sent; a
@@ -49,8 +55,15 @@ class Retry:
         if isinstance(self.total, bool) or not isinstance(self.total, int) or self.total < 0:
             raise InvalidRequestError(f"retries: total must be an int >= 0, not {self.total!r}",
                                       field="retries")
-        if not (0 <= self.backoff <= self.max_backoff):
-            raise InvalidRequestError("retries: need 0 <= backoff <= max_backoff", field="retries")
+        for name in ("backoff", "max_backoff"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise InvalidRequestError(f"retries: {name} must be finite seconds, not {value!r}",
+                                          field="retries")
+        if not (0 <= self.backoff <= self.max_backoff <= MAX_BACKOFF):
+            raise InvalidRequestError(f"retries: need 0 <= backoff <= max_backoff <= {MAX_BACKOFF:g} seconds, "
+                                      f"not backoff={self.backoff!r}, max_backoff={self.max_backoff!r}",
+                                      field="retries")
 
     @classmethod
     def of(cls, value: Union["Retry", int, None]) -> "Retry":
@@ -340,35 +353,55 @@ class Client:
                               date=date, signer=signer)
 
     # -------------------------------------------------------------- sending
-    def write_get_object_response(self, route: str, token: str, status: Any = 200, body: Any = b"", *,
-                                  progress: Optional[Callable[[int, int], Any]] = None,
-                                  **kwargs: Any) -> Result:
+    def write_get_object_response(
+            self, route: str, token: str, status: Any = 200, body: Any = b"", *,
+            accept_ranges: Optional[str] = None, cache_control: Optional[str] = None,
+            content_disposition: Optional[str] = None, content_encoding: Optional[str] = None,
+            content_language: Optional[str] = None, content_range: Optional[str] = None,
+            content_type: Optional[str] = None, etag: Optional[str] = None, expires: Any = None,
+            last_modified: Any = None, headers: Any = None, content_length: Optional[int] = None,
+            content_md5: Any = False, progress: Optional[Callable[[int, int], Any]] = None) -> Result:
         """Send the transformed object back to OSS; returns a Result or raises.
 
-        Keywords: the ten forwarded headers (accept_ranges ... last_modified),
-        headers, content_length, content_md5, progress. See DESIGN.md.
+        ``route`` and ``token``: outputRoute and outputToken of the FC event. ``status``: the
+        status OSS forwards to the waiting client. ``body``: bytes-like, a binary file, or an
+        iterable of buffers (with ``content_length``). The ten keywords ``accept_ranges`` ...
+        ``last_modified`` become the forwarded ``x-oss-fwd-header-*`` headers; ``headers``:
+        other request headers; ``content_md5``: True (computed) or the base64 value;
+        ``progress(bytes_sent, total)``: called at most once per 4 MiB, and with 0 again when a
+        retry sends the body anew. Success: OSS answered 2xx after the whole body was written.
         """
-        if progress is None and type(body) is bytes and len(body) <= _FAST_BODY:
+        if (progress is None and type(body) is bytes and len(body) <= _FAST_BODY and headers is None
+                and content_length is None and content_md5 is False and content_range is None):
             # The common case in one C call: a known route, a plain status, a small bytes body,
             # forwarded headers at most. Anything unusual (and any error) goes the general way,
             # which says what is wrong, in prepare()'s order.
             lane = (self._keys if self._provider is None else self._keys_now()).lanes.get(route) \
                 if type(route) is str else None
             if (lane is not None and type(status) is int and status in _FAST_STATUS
-                    and type(token) is str and len(token) <= _MAX_TOKEN
-                    and (not kwargs or _FAST_KW.issuperset(kwargs))):
+                    and type(token) is str and len(token) <= _MAX_TOKEN):
                 try:
-                    head, crc = lane[2](token.encode("ascii"), status, body,
-                                        _request.fwd_block(kwargs) if kwargs else b"")
+                    if (accept_ranges is None and cache_control is None and content_disposition is None
+                            and content_encoding is None and content_language is None
+                            and content_type is None and etag is None and expires is None
+                            and last_modified is None):
+                        fwd = b""
+                    else:
+                        fwd = _request.fwd_values((
+                            accept_ranges, cache_control, content_disposition, content_encoding,
+                            content_language, None, content_type, etag, expires, last_modified))
+                    head, crc = lane[2](token.encode("ascii"), status, body, fwd)
                 except (UnicodeEncodeError, InvalidRequestError):
                     pass
                 else:
                     if len(head) <= _request.MAX_HEAD:
                         return self._send_small(route, status, head, body, crc)
-        if "date" in kwargs:
-            raise TypeError("write_get_object_response() got an unexpected keyword argument 'date' "
-                            "(use prepare(..., date=...) then send())")
-        return self.send(self.prepare(route, token, status, body, progress=progress, **kwargs), progress)
+        return self.send(self.prepare(
+            route, token, status, body, accept_ranges=accept_ranges, cache_control=cache_control,
+            content_disposition=content_disposition, content_encoding=content_encoding,
+            content_language=content_language, content_range=content_range, content_type=content_type,
+            etag=etag, expires=expires, last_modified=last_modified, headers=headers,
+            content_length=content_length, content_md5=content_md5, progress=progress), progress)
 
     def send(self, prepared: _request.PreparedRequest,
              progress: Optional[Callable[[int, int], Any]] = None) -> Result:
@@ -405,6 +438,8 @@ class Client:
                     if body.replayable:
                         body.rewind()
                     time.sleep(delay)
+                    if progress is not None and body.length:
+                        progress(0, body.length)  # the body starts again from its first byte
         finally:
             body.close()
 
@@ -474,7 +509,7 @@ class Client:
         try:
             def send_it() -> _transport.SendOutcome:
                 out = _transport.SendOutcome()
-                _transport.send_rest(conn, head, data, out, crc, sent, error)
+                _transport.send_rest(conn, head, data, out, crc, sent, error, self._timeout.read)
                 return out
 
             return self._exchange(conn, send_it, prepared, start, 0, True)
@@ -594,8 +629,6 @@ class _RetryableError(Exception):
 _FAST_BODY = 64 * 1024
 _MAX_TOKEN = _request.MAX_HEADER_VALUE
 _FAST_STATUS = _request.ALLOWED_STATUS - {206, 304}
-#: the keyword arguments the fast path takes: forwarded headers but Content-Range (206/416 only)
-_FAST_KW = frozenset(kw for kw, _ in _request.FWD_HEADERS) - {"content_range"}
 
 #: how many distinct Credentials keep their signers (an FC instance alternates between few)
 _KEY_SETS = 8
@@ -643,7 +676,18 @@ def default_client() -> Client:
     return _default_client
 
 
-def write_get_object_response(route: str, token: str, status: Any = 200, body: Any = b"",
-                              **kwargs: Any) -> Result:
-    """``Client().write_get_object_response`` on a shared client configured from the environment."""
-    return default_client().write_get_object_response(route, token, status, body, **kwargs)
+def write_get_object_response(
+        route: str, token: str, status: Any = 200, body: Any = b"", *,
+        accept_ranges: Optional[str] = None, cache_control: Optional[str] = None,
+        content_disposition: Optional[str] = None, content_encoding: Optional[str] = None,
+        content_language: Optional[str] = None, content_range: Optional[str] = None,
+        content_type: Optional[str] = None, etag: Optional[str] = None, expires: Any = None,
+        last_modified: Any = None, headers: Any = None, content_length: Optional[int] = None,
+        content_md5: Any = False, progress: Optional[Callable[[int, int], Any]] = None) -> Result:
+    """``Client.write_get_object_response`` on a shared client configured from the environment."""
+    return default_client().write_get_object_response(
+        route, token, status, body, accept_ranges=accept_ranges, cache_control=cache_control,
+        content_disposition=content_disposition, content_encoding=content_encoding,
+        content_language=content_language, content_range=content_range, content_type=content_type,
+        etag=etag, expires=expires, last_modified=last_modified, headers=headers,
+        content_length=content_length, content_md5=content_md5, progress=progress)
