@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, Mapping, NoReturn, Optional, Tuple, Union
 from urllib.parse import urlsplit
 
+from . import _policy
 from . import body as _body
 from . import request as _request
 from . import transport as _transport
@@ -414,7 +415,7 @@ class Client:
         return (self.scheme, route, 443 if self.scheme == "https" else 80)
 
     def _send(self, prepared: _request.PreparedRequest, progress: Optional[Callable[[int, int], Any]],
-              start: float, failed: Optional["_RetryableError"]) -> Result:
+              start: float, failed: Optional["_AttemptFailed"]) -> Result:
         """The attempts and the retry policy. ``failed``: how attempt 0 failed when the fast
         path made it (the loop then goes on from attempt 1)."""
         key = self._key(prepared.route)
@@ -428,13 +429,16 @@ class Client:
                         exc, failed = failed, None
                         raise exc
                     return self._attempt(key, prepared, progress, start, attempt)
-                except _RetryableError as exc:
-                    if attempt >= retry.total or not exc.allowed(body):
+                except _AttemptFailed as exc:
+                    reason = _policy.retry_reason(exc.attempt, replayable=body.replayable,
+                                                  retries_made=attempt, total=retry.total,
+                                                  statuses=retry.statuses)
+                    if reason is None:
                         raise exc.error from None
                     delay = retry.delay(attempt)
                     attempt += 1
                     log.info("retrying WriteGetObjectResponse to %s (attempt %d of %d) in %.3fs: %s",
-                             prepared.route, attempt + 1, retry.total + 1, delay, exc.reason)
+                             prepared.route, attempt + 1, retry.total + 1, delay, reason)
                     if body.replayable:
                         body.rewind()
                     time.sleep(delay)
@@ -489,7 +493,7 @@ class Client:
         out = _transport.SendOutcome.whole(len(head), len(data), crc)
         try:
             return self._finish(conn, resp, prepared, out, start, 0, True)
-        except _RetryableError as exc:
+        except _AttemptFailed as exc:
             return self._send(prepared, None, start, exc)
         finally:
             prepared.body.close()
@@ -513,7 +517,7 @@ class Client:
                 return out
 
             return self._exchange(conn, send_it, prepared, start, 0, True)
-        except _RetryableError as exc:
+        except _AttemptFailed as exc:
             return self._send(prepared, None, start, exc)
         finally:
             prepared.body.close()
@@ -523,10 +527,9 @@ class Client:
         try:
             conn, reused = self._pool.acquire(key, self._timeout)
         except TransportError as exc:
-            if isinstance(exc, _transport.CertificateError) or self._pool.closed:
-                raise  # retrying cannot help
-            # Nothing of the request left: always safe to retry.
-            raise _RetryableError(exc, f"connect failed: {exc}", needs_replay=False) from None
+            raise _AttemptFailed(exc, _policy.Attempt(
+                connected=False, certificate_rejected=isinstance(exc, _transport.CertificateError),
+                client_closed=self._pool.closed, detail=str(exc))) from None
         return self._exchange(conn, lambda: _transport.send_request(conn, prepared.head, prepared.body, progress),
                               prepared, start, attempt, reused)
 
@@ -545,7 +548,7 @@ class Client:
         return self._finish(conn, resp, prepared, outcome, start, attempt, reused)
 
     def _send_failed(self, conn: _transport.Connection, exc: TransportError, reused: bool) -> NoReturn:
-        """Sending failed: close the connection and raise what the retry policy needs."""
+        """Sending failed: close the connection and report what happened to the retry policy."""
         timeout = self._timeout
         # A reply sent before the server stopped reading is already here: no waiting
         # for one after a timeout, and only a moment after a reset.
@@ -554,16 +557,11 @@ class Client:
             wait=0.0 if isinstance(exc, TimeoutError) else min(0.25, timeout.read)) \
             if exc.request_sent else None
         conn.close(abort=True)
-        if early is not None and early.status >= 300:
-            err = parse_error(early.status, early.body, early.headers)
-            if early.status in self._retry.statuses:
-                raise _RetryableError(err, f"server answered {early.status} before reading "
-                                      "the whole body", needs_replay=True) from None
-            raise err from None
-        if reused:
-            raise _RetryableError(exc, f"stale pooled connection: {exc}",
-                                  needs_replay=exc.request_sent) from None
-        raise exc
+        if early is not None and early.status >= 300:  # the server's answer is the error to show
+            raise _AttemptFailed(parse_error(early.status, early.body, early.headers), _policy.Attempt(
+                True, reused, exc.request_sent, True, early.status, detail=str(exc))) from None
+        raise _AttemptFailed(exc, _policy.Attempt(True, reused, exc.request_sent, True, 0,
+                                                  detail=str(exc))) from None
 
     def _read(self, conn: _transport.Connection, outcome: _transport.SendOutcome) -> _transport.Response:
         try:
@@ -585,10 +583,8 @@ class Client:
             conn.close()
         elapsed = time.perf_counter() - start
         if not 200 <= resp.status < 300:
-            err = parse_error(resp.status, resp.body, resp.headers)
-            if resp.status in self._retry.statuses:
-                raise _RetryableError(err, f"server answered {resp.status}", needs_replay=True)
-            raise err
+            raise _AttemptFailed(parse_error(resp.status, resp.body, resp.headers),
+                                 _policy.Attempt(True, reused, True, False, resp.status))
         result = Result(resp.status, None, resp, outcome.body_sent, outcome.crc64, elapsed, attempt + 1,
                         reused)
         if log.isEnabledFor(logging.DEBUG):
@@ -612,17 +608,14 @@ class Client:
         self.close()
 
 
-class _RetryableError(Exception):
-    """Internal: an attempt failed in a way the retry policy may repeat."""
+class _AttemptFailed(Exception):
+    """Internal: an attempt failed; ``error`` is what the caller sees unless the retry policy
+    (_policy.retry_reason) repeats the attempt, judging by ``attempt``'s facts."""
 
-    def __init__(self, error: Exception, reason: str, needs_replay: bool) -> None:
-        super().__init__(reason)
+    def __init__(self, error: Exception, attempt: _policy.Attempt) -> None:
+        super().__init__(attempt.detail)
         self.error = error
-        self.reason = reason
-        self.needs_replay = needs_replay
-
-    def allowed(self, body: Any) -> bool:
-        return (not self.needs_replay) or body.replayable
+        self.attempt = attempt
 
 
 #: the fast path's bodies and statuses (206 needs a Content-Range, 304 no body: both go the general way)

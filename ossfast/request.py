@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from email.utils import parsedate_to_datetime
 from typing import Any, Iterable, List, Mapping, Optional, Tuple
 from urllib.parse import quote
 
@@ -210,6 +209,8 @@ def check_http_date(fieldname: str, value: Any) -> str:
             else:
                 return value
     check_value(fieldname, value)
+    from email.utils import parsedate_to_datetime  # only for dates not in the usual form
+
     try:
         parsed = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):

@@ -28,14 +28,12 @@ import logging
 import os
 import select
 import socket
-import ssl
 import struct
 import sys
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, Union
 
 import httptools
 
@@ -43,6 +41,10 @@ from . import body as _body
 from ._backend import impl
 from ._backend import name as _backend_name
 from .errors import CertificateError, TimeoutError, TransportError
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
+    import ssl  # imported when the first TLS connection is made: plain-HTTP users never load it
 
 log = logging.getLogger("ossfast.transport")
 
@@ -71,6 +73,8 @@ def _hash_pool() -> ThreadPoolExecutor:
     if _executor is None:
         with _executor_lock:
             if _executor is None:
+                from concurrent.futures import ThreadPoolExecutor
+
                 _executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ossfast-crc")
     return _executor
 
@@ -256,6 +260,16 @@ class Connection:
             pass
 
 
+def _cert_error() -> type:
+    """ssl.SSLCertVerificationError, or a class nothing raises when ssl was never imported."""
+    ssl = sys.modules.get("ssl")
+    return ssl.SSLCertVerificationError if ssl is not None else _NeverRaised
+
+
+class _NeverRaised(Exception):
+    pass
+
+
 #: Before these versions, every read of ``SSLSocket.session`` leaks a copy of the session in
 #: CPython's ssl module (gh-116810, a few KiB each): there, pools keep no TLS sessions.
 TLS_SESSIONS_SAFE = sys.version_info >= (3, 13, 1) or (3, 12, 8) <= sys.version_info < (3, 13)
@@ -294,6 +308,8 @@ class Pool:
         return ctx
 
     def _new_ssl_context(self) -> ssl.SSLContext:
+        import ssl
+
         verify = self._verify
         if verify is False:
             ctx = ssl.create_default_context()
@@ -349,6 +365,8 @@ class Pool:
 
     def _connect(self, key: Tuple[str, str, int], timeout: Timeout) -> Connection:
         scheme, host, port = key
+        if scheme == "https":
+            import ssl
         try:
             sock = socket.create_connection((host, port), timeout=timeout.connect)
         except socket.timeout:
@@ -370,11 +388,11 @@ class Pool:
             sock.close()
             self._tls_sessions.pop(key, None)  # after any failed handshake the next try starts afresh
             raise TimeoutError(f"TLS handshake with {host}:{port} timed out after {timeout.connect}s") from None
-        except ssl.SSLCertVerificationError as exc:
+        except _cert_error() as exc:
             sock.close()
             self._tls_sessions.pop(key, None)
             raise CertificateError(f"TLS certificate of {host}:{port} rejected: {exc.verify_message}") from None
-        except (ssl.SSLError, OSError) as exc:
+        except OSError as exc:  # ssl.SSLError is an OSError
             sock.close()
             self._tls_sessions.pop(key, None)
             raise TransportError(f"TLS handshake with {host}:{port} failed: {exc}") from None
@@ -423,7 +441,7 @@ class Pool:
     def _keep_tls_session(self, conn: Connection) -> None:
         try:
             session = conn.sock.session  # type: ignore[attr-defined]
-        except (AttributeError, ValueError, ssl.SSLError):
+        except (AttributeError, ValueError, OSError):  # ssl.SSLError is an OSError
             return
         if session is not None and session.has_ticket and not self._closed:
             self._tls_sessions[conn.key] = (conn.sock.context, session)  # type: ignore[attr-defined]
@@ -793,7 +811,7 @@ def read_response(conn: Connection, timeout: float) -> Response:
             data = sock.recv(RECV_SIZE)
         except (socket.timeout, BlockingIOError):  # BlockingIOError: SO_RCVTIMEO ran out
             raise TimeoutError(f"no complete reply within {timeout}s", request_sent=True) from None
-        except (OSError, ssl.SSLError) as exc:
+        except OSError as exc:  # ssl.SSLError too
             raise TransportError(f"reading the reply failed: {getattr(exc, 'strerror', None) or exc}",
                                  request_sent=True) from None
         if not data:
