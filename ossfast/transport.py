@@ -1,7 +1,18 @@
-"""Sockets, the keep-alive pool, TLS, sending bodies and reading replies.
+"""Sockets, the keep-alive pool, TLS, sending bodies and reading replies (the blocking driver).
 
-The transport knows nothing of OSS: it moves a prepared head and a body
-(see body.py) over a pooled connection and parses the reply with httptools.
+The transport knows nothing of OSS: it moves a prepared head and a body (see body.py) over a
+pooled connection, and feeds the reply's bytes to _http11.ReplyReader (sans-IO: framing, size
+caps, keep-alive and trailing-bytes rules are stated there).
+
+Internal API for other requests (the SDK backends build on it)::
+
+    resp = request(pool, ("https", host, 443), Timeout(10, 60), "GET", "/key",
+                   [("Host", host), ("Authorization", ...)], body=None, stream=True)
+    resp.status, resp.headers; resp.iter_bytes() / resp.read_some() / resp.read(); resp.close()
+
+``body``: None, a buffer, a binary file or an iterable of buffers (``content_length``);
+without ``stream`` the reply is read whole (``max_body``: None, no cap). HEAD replies have no
+body. See ``request`` for its retry rule.
 
 State rules of a connection:
 * a connection is checked out of the pool by one thread, used for one
@@ -33,11 +44,12 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
-import httptools
-
+from . import _http11
 from . import body as _body
+from ._http11 import ProtocolError, ReplyReader, headers_dict, parse_head_headers, request_head
+from ._http11 import Reply as Response
 from ._backend import impl
 from ._backend import name as _backend_name
 from .errors import CertificateError, TimeoutError, TransportError
@@ -48,9 +60,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ossfast.transport")
 
-MAX_REPLY_HEAD = 64 * 1024
+MAX_REPLY_HEAD = _http11.MAX_HEAD
 RECV_SIZE = 16 * 1024  # per recv of a reply: a WGOR reply is a few hundred bytes
-MAX_REPLY_BODY = 1024 * 1024
+MAX_REPLY_BODY = _http11.MAX_BODY  # a reply read whole (WGOR's: an error document at most)
 SMALL_BODY = 64 * 1024          # head + body up to this go in one sendmsg
 PARALLEL_CRC = 8 * 1024 * 1024  # memory bodies at least this big are hashed in another thread
 # ... only when the C core does it: it releases the GIL. Pure-Python hashing in a thread just
@@ -101,86 +113,6 @@ class Timeout:
         raise TypeError(f"timeout must be seconds, a (connect, read) pair or a Timeout, not {value!r}")
 
 
-class Response:
-    """A parsed reply: ``status``, ``raw_headers`` (bytes pairs as received), ``body``,
-    ``keep_alive``; ``headers`` is a dict with lower-cased names. The header list is
-    read out of the received head on first use (the request path only needs the
-    status and the framing, which llhttp gives without a callback per header)."""
-
-    __slots__ = ("status", "_raw", "_head", "body", "keep_alive", "_headers")
-
-    def __init__(self, status: int, raw_headers: Optional[List[Tuple[bytes, bytes]]], body: bytes,
-                 keep_alive: bool, head: Optional[List[bytes]] = None) -> None:
-        self.status = status
-        self._raw = raw_headers
-        self._head = head  # the bytes received up to the end of the head, when _raw is None
-        self.body = body
-        self.keep_alive = keep_alive
-        self._headers: Optional[Dict[str, str]] = None
-
-    @property
-    def raw_headers(self) -> List[Tuple[bytes, bytes]]:
-        raw = self._raw
-        if raw is None:
-            raw = self._raw = parse_head_headers(self._head or [])
-            self._head = None
-        return raw
-
-    @property
-    def headers(self) -> Dict[str, str]:
-        h = self._headers
-        if h is None:
-            h = self._headers = headers_dict(self.raw_headers)
-        return h
-
-    def header(self, name: bytes, default: str = "") -> str:
-        """One header's value by its lower-case name, without building the dict."""
-        for k, v in self.raw_headers:
-            if len(k) == len(name) and k.lower() == name:
-                return v.decode("latin-1")
-        return default
-
-
-class _HeaderCollector:
-    __slots__ = ("raw", "done")
-
-    def __init__(self) -> None:
-        self.raw: List[Tuple[bytes, bytes]] = []
-        self.done = False
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.raw.append((name, value))
-
-    def on_headers_complete(self) -> None:
-        self.done = True
-
-
-def parse_head_headers(chunks: List[bytes]) -> List[Tuple[bytes, bytes]]:
-    """The (name, value) pairs of a reply head that llhttp has already accepted, read
-    again by llhttp from the bytes received (which may run on into the body)."""
-    collector = _HeaderCollector()
-    parser = httptools.HttpResponseParser(collector)
-    for data in chunks:
-        try:
-            parser.feed_data(data)
-        except httptools.HttpParserError:
-            break  # past the head (an upgrade, a body error): the headers are all in
-        if collector.done:
-            break
-    return collector.raw
-
-
-def headers_dict(raw: List[Tuple[bytes, bytes]]) -> Dict[str, str]:
-    """Lower-cased names; repeated headers joined with ", "."""
-    out: Dict[str, str] = {}
-    for name, value in raw:
-        key = name.decode("latin-1").lower()
-        text = value.decode("latin-1")
-        prev = out.get(key)
-        out[key] = text if prev is None else f"{prev}, {text}"
-    return out
-
-
 class SendOutcome:
     """What left: ``head_sent``/``body_sent`` bytes, and the body's CRC-64/XZ."""
 
@@ -215,7 +147,7 @@ class Connection:
         self.uses = 0
         self.idle_since = 0.0
         self._poller: Optional[Any] = None  # made on first use; the fd is fixed for life
-        self.reply_parser: Optional["_ReplyParser"] = None  # reused across keep-alive replies
+        self.reply_parser: Optional[ReplyReader] = None  # reused across keep-alive replies
         self.wait: Optional[float] = None  # what set_wait() last set
 
     def set_wait(self, seconds: float) -> None:
@@ -731,125 +663,208 @@ def _send_file_sendfile(conn: Connection, body: _body.FileBody, out: SendOutcome
 
 # ------------------------------------------------------------------ replies
 
-class _ReplyParser:
-    """llhttp callbacks for one reply at a time, reused across a connection's replies.
-
-    No callback per header: the status and the framing come from llhttp itself, the
-    head's bytes are kept (``head``) and read again only when someone asks for a header.
-    """
-
-    __slots__ = ("head", "body", "done", "headers_done", "parser", "keep_alive", "trailing", "status")
-
-    def __init__(self) -> None:
-        self.parser = httptools.HttpResponseParser(self)
-        self.reset()
-
-    def reset(self) -> None:
-        """Ready for the next reply on the same connection (llhttp keeps its own state)."""
-        self.head: List[bytes] = []
-        self.body: Optional[bytearray] = None
-        self.done = False
-        self.headers_done = False
-        self.keep_alive = False
-        self.trailing = False
-        self.status = 0
-
-    def on_message_begin(self) -> None:
-        if self.done:  # bytes after the reply: the connection is not clean to reuse
-            self.trailing = True
-
-    def on_headers_complete(self) -> None:
-        if self.done:  # a second reply's head (trailing bytes): the first one's values stand
-            return
-        self.headers_done = True
-        # Asked here: once the message is complete llhttp has reset its state, and bytes
-        # after the reply may already have started another message.
-        self.keep_alive = self.parser.should_keep_alive()
-        self.status = self.parser.get_status_code()
-
-    def on_body(self, data: bytes) -> None:
-        if self.done:  # the body of a message after the reply: not ours
-            return
-        if self.body is None:
-            self.body = bytearray()
-        if len(self.body) + len(data) > MAX_REPLY_BODY:
-            raise TransportError(f"the reply body is larger than {MAX_REPLY_BODY} bytes", request_sent=True)
-        self.body += data
-
-    def on_message_complete(self) -> None:
-        self.done = True
-
-
-def _framed(raw: List[Tuple[bytes, bytes]]) -> bool:
-    """Does the head give the body's end (Content-Length or chunked)?"""
-    for name, value in raw:
-        if len(name) == 14 and name.lower() == b"content-length":
-            return True
-        if len(name) == 17 and name.lower() == b"transfer-encoding" and b"chunked" in value.lower():
-            return True
-    return False
-
-
-def read_response(conn: Connection, timeout: float) -> Response:
-    """Read one reply within ``timeout`` seconds in all. Raises TransportError/TimeoutError."""
+def read_response(conn: Connection, timeout: float, *, max_body: Optional[int] = MAX_REPLY_BODY,
+                  stream: bool = False, no_body: bool = False) -> Response:
+    """Read one reply within ``timeout`` seconds in all (``stream``: its head only; the body is
+    then read with StreamedReply). Raises TransportError/TimeoutError. The reading rules are
+    _http11's; this only moves bytes and bounds the waits."""
     sock = conn.sock
     rp = conn.reply_parser
     if rp is None:
-        rp = conn.reply_parser = _ReplyParser()
-    else:
+        rp = conn.reply_parser = ReplyReader()
+    elif rp.received:  # not readied by take_reply (a streamed or failed reply)
         rp.reset()
-    parser = rp.parser
-    head = rp.head
+    if max_body is not MAX_REPLY_BODY or stream or no_body:
+        rp.configure(max_body=max_body, stream=stream, no_body=no_body)
     deadline = _monotonic() + timeout
     # The first wait needs no syscall when the socket already waits ``timeout``: the deadline
     # was set a moment ago. Later waits get what is left of it.
     if conn.wait != timeout:
         conn.set_wait(timeout)
-    received = 0
-    while True:
-        try:
-            data = sock.recv(RECV_SIZE)
-        except (socket.timeout, BlockingIOError):  # BlockingIOError: SO_RCVTIMEO ran out
-            raise TimeoutError(f"no complete reply within {timeout}s", request_sent=True) from None
-        except OSError as exc:  # ssl.SSLError too
-            raise TransportError(f"reading the reply failed: {getattr(exc, 'strerror', None) or exc}",
-                                 request_sent=True) from None
-        if not data:
-            if rp.headers_done and not _framed(parse_head_headers(head)):
-                # A reply whose body runs to the close: complete now, but not reusable.
-                rp.keep_alive = False
+    feed = rp.feed
+    try:
+        while True:
+            try:
+                data = sock.recv(RECV_SIZE)
+            except (socket.timeout, BlockingIOError):  # BlockingIOError: SO_RCVTIMEO ran out
+                raise TimeoutError(f"no complete reply within {timeout}s", request_sent=True) from None
+            except OSError as exc:  # ssl.SSLError too
+                raise TransportError(f"reading the reply failed: {getattr(exc, 'strerror', None) or exc}",
+                                     request_sent=True) from None
+            if not data:
+                rp.feed_eof()
                 break
-            what = "before replying" if received == 0 else "in the middle of the reply"
-            raise TransportError(f"the server closed the connection {what}", request_sent=True)
-        received += len(data)
-        if not rp.headers_done:
-            head.append(data)
-            if received > MAX_REPLY_HEAD:
-                raise TransportError(f"the reply head is larger than {MAX_REPLY_HEAD} bytes",
-                                     request_sent=True)
-        try:
-            parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            raise TransportError("the server asked for a protocol upgrade", request_sent=True) from None
-        except httptools.HttpParserError as exc:
-            if not rp.done:
-                raise TransportError(f"malformed reply: {exc}", request_sent=True) from None
-            rp.trailing = True  # junk after a complete reply: the reply stands, the connection goes
-        if rp.done:
-            if not rp.headers_done:
-                raise TransportError("malformed reply", request_sent=True)
-            if rp.trailing:
-                rp.keep_alive = False
-            break
-        remaining = deadline - _monotonic()
-        if remaining <= 0:
-            raise TimeoutError(f"no complete reply within {timeout}s", request_sent=True)
-        conn.set_wait(remaining)
-    status = rp.status  # every way out of the loop above has the reply's head
-    if 100 <= status < 200:
-        raise TransportError(f"unexpected interim reply {status}", request_sent=True)
-    body = rp.body
-    return Response(status, None, bytes(body) if body else b"", rp.keep_alive, head)
+            if feed(data):
+                break
+            remaining = deadline - _monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"no complete reply within {timeout}s", request_sent=True)
+            conn.set_wait(remaining)
+    except ProtocolError as exc:
+        raise TransportError(str(exc), request_sent=True) from None
+    return rp.reply() if stream else rp.take_reply()
+
+
+class StreamedReply:
+    """A reply whose body is read as it comes (``request(..., stream=True)``): ``status``,
+    ``headers``, ``raw_headers``, ``keep_alive``; ``read_some()`` (b"" at the end),
+    ``iter_bytes()``, ``read()``; ``close()`` gives the connection back to the pool once the
+    body was read whole (else closes it). Each wait for body bytes is bounded by ``timeout``.
+    Also a context manager."""
+
+    def __init__(self, pool: "Pool", conn: Connection, reply: Response, timeout: float) -> None:
+        self._pool = pool
+        self._conn: Optional[Connection] = conn
+        self._reply = reply
+        self._timeout = timeout
+        self.status = reply.status
+
+    @property
+    def headers(self) -> Dict[str, str]:
+        return self._reply.headers
+
+    @property
+    def raw_headers(self) -> List[Tuple[bytes, bytes]]:
+        return self._reply.raw_headers
+
+    @property
+    def complete(self) -> bool:
+        conn = self._conn
+        return conn is None or bool(conn.reply_parser and conn.reply_parser.done)
+
+    def read_some(self) -> bytes:
+        conn = self._conn
+        if conn is None:
+            return b""
+        rp = conn.reply_parser
+        assert rp is not None
+        while True:
+            pieces = rp.take_pieces()
+            if pieces:
+                return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+            if rp.done:
+                self._finish()
+                return b""
+            if conn.wait != self._timeout:
+                conn.set_wait(self._timeout)
+            try:
+                data = conn.sock.recv(RECV_SIZE * 4)
+            except (socket.timeout, BlockingIOError):
+                self.close()
+                raise TimeoutError(f"no reply body bytes within {self._timeout}s", request_sent=True) from None
+            except OSError as exc:
+                self.close()
+                raise TransportError(f"reading the reply failed: {getattr(exc, 'strerror', None) or exc}",
+                                     request_sent=True) from None
+            try:
+                if not data:
+                    rp.feed_eof()
+                else:
+                    rp.feed(data)
+            except ProtocolError as exc:
+                self.close()
+                raise TransportError(str(exc), request_sent=True) from None
+
+    def iter_bytes(self) -> Iterator[bytes]:
+        while True:
+            data = self.read_some()
+            if not data:
+                return
+            yield data
+
+    def read(self) -> bytes:
+        return b"".join(self.iter_bytes())
+
+    def _finish(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            rp = conn.reply_parser
+            if rp is not None and rp.done and rp.keep_alive:
+                self._pool.release(conn)
+            else:
+                conn.close()
+
+    def close(self) -> None:
+        """Give the connection back (the body was read whole) or close it."""
+        conn = self._conn
+        if conn is not None:
+            if conn.reply_parser is not None and conn.reply_parser.done:
+                self._finish()
+            else:
+                self._conn = None
+                conn.close()
+
+    def __enter__(self) -> "StreamedReply":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def request(pool: "Pool", key: Tuple[str, str, int], timeout: Timeout, method: str, target: str,
+            headers: List[Tuple[str, str]], body: Any = None, *, content_length: Optional[int] = None,
+            stream: bool = False, max_body: Optional[int] = None) -> Union[Response, StreamedReply]:
+    """Any HTTP/1.1 request over the pool: the generic path the SDK backends build on.
+
+    ``key``: (scheme, host, port) to connect to; ``headers``: (name, value) pairs, Host
+    included, already signed (Content-Length is added for a body, or for PUT/POST without
+    one). ``body``: None, a buffer, a binary file or an iterable of buffers (with
+    ``content_length``), sent as WGOR bodies are (memoryview slices, sendfile). The reply:
+    a Response read whole (``max_body`` caps its body; None: no cap) or, with ``stream``, a
+    StreamedReply. A HEAD reply has no body. Retried once, on a fresh connection, when a
+    pooled connection turns out stale before any reply (and the body can be replayed, or
+    nothing of it left) or the connection cannot be made; never otherwise.
+    """
+    b = _body.classify(body, content_length) if body is not None else None
+    hdrs = list(headers)
+    if b is not None or method in ("PUT", "POST", "PATCH"):
+        hdrs.append(("Content-Length", str(b.length if b is not None else 0)))
+    head = request_head(method, target, hdrs)
+    no_body = method == "HEAD"
+    from ._policy import Attempt, retry_reason
+
+    try:
+        retries = 0
+        while True:
+            try:
+                conn, reused = pool.acquire(key, timeout)
+            except TransportError as exc:
+                facts = Attempt(False, certificate_rejected=isinstance(exc, CertificateError),
+                                client_closed=pool.closed, detail=str(exc))
+                if retry_reason(facts, replayable=True, retries_made=retries, total=1,
+                                statuses=frozenset()) is None:
+                    raise
+                retries += 1
+                continue
+            try:
+                send_request(conn, head, b if b is not None else _body.MemoryBody(_body.EMPTY), None,
+                             timeout.read)
+                resp = read_response(conn, timeout.read, max_body=max_body, stream=stream,
+                                     no_body=no_body)
+            except TransportError as exc:
+                conn.close(abort=True)
+                facts = Attempt(True, reused, exc.request_sent, True, detail=str(exc))
+                replayable = b is None or b.replayable
+                if retry_reason(facts, replayable=replayable, retries_made=retries, total=1,
+                                statuses=frozenset()) is None:
+                    raise
+                retries += 1
+                if b is not None and b.replayable:
+                    b.rewind()
+                continue
+            except BaseException:
+                conn.close(abort=True)
+                raise
+            if stream:
+                return StreamedReply(pool, conn, resp, timeout.read)
+            if resp.keep_alive:
+                pool.release(conn)
+            else:
+                conn.close()
+            return resp
+    finally:
+        if b is not None:
+            b.close()
 
 
 def try_read_early_response(conn: Connection, timeout: float, wait: float = 0.0) -> Optional[Response]:
