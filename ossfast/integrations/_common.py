@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import tempfile
 import threading
-from typing import Any, Iterable, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from ..credentials import Credentials
-from ..request import FWD_HEADERS
+from ..request import _MANAGED, FWD_HEADERS
+
+#: lower-case names of the headers ossfast writes itself
+MANAGED = _MANAGED
 
 #: bodies of unknown length are spooled in memory up to this size, then to a temporary file
 SPOOL_MEMORY = 8 * 1024 * 1024
@@ -56,6 +59,59 @@ def spool(iterable: Iterable[Any]) -> Tuple[Any, int]:
         f.close()
         raise
     return f, n
+
+
+#: headers the SDK overwrites with its own signing headers: a caller's copy is dropped
+SIGNING_HEADERS = frozenset({"date", "authorization"})
+#: what the wire-level request fields become
+ROUTE, TOKEN, STATUS = "x-oss-request-route", "x-oss-request-token", "x-oss-fwd-status"
+
+
+class Unsupported(Exception):
+    """The request needs something ossfast does not send (the caller falls back to the SDK)."""
+
+
+def split_headers(headers: Any, managed: frozenset) -> Tuple[Dict[str, Any], List[Tuple[str, str]], Dict[str, str]]:
+    """SDK-style WGOR headers as ossfast arguments: (keywords, extra headers, request fields).
+
+    ``x-oss-fwd-header-<Name>`` of the ten forwarded headers become their keywords,
+    Content-MD5 and Content-Length ``content_md5``/``content_length``; route, token and
+    forwarded status are returned apart; Date and Authorization are dropped (the SDK
+    overwrites them); headers whose value is None are dropped (requests does so). A header
+    in ``managed`` (lower-case names ossfast writes itself) raises Unsupported; the rest are
+    extra headers, values as str."""
+    keywords: Dict[str, Any] = {}
+    extra: List[Tuple[str, str]] = []
+    fields: Dict[str, str] = {}
+    if not headers:
+        return keywords, extra, fields
+    for name, value in headers.items():
+        if value is None:
+            continue
+        if isinstance(value, bytes):
+            value = value.decode("latin-1")
+        elif not isinstance(value, str):
+            value = str(value)
+        low = name.lower() if isinstance(name, str) else name
+        kw = FWD_KEYWORDS.get(low)
+        if kw is not None:
+            keywords[kw] = value
+        elif low in (ROUTE, TOKEN, STATUS):
+            fields[low] = value
+        elif low == "content-md5":
+            keywords["content_md5"] = value
+        elif low == "content-length":
+            try:
+                keywords["content_length"] = int(value)
+            except ValueError:
+                raise Unsupported(f"Content-Length {value!r}") from None
+        elif low in SIGNING_HEADERS:
+            continue
+        elif low in managed:
+            raise Unsupported(name)
+        else:
+            extra.append((name, value))
+    return keywords, extra, fields
 
 
 def has_length(data: Any) -> bool:
