@@ -112,8 +112,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
-    level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
-    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if args.verbose or args.command != "emulate":  # the emulator logs its requests itself
+        level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
+        logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         return int(args.run(args))
     except InvalidRequestError as exc:
@@ -240,10 +241,9 @@ def _emulate(args: argparse.Namespace) -> int:
             field="emulator") from None
     if not os.path.isdir(args.root):
         raise InvalidRequestError(f"--root {args.root}: not a directory", field="root")
+    # serve() prints "ossfast emulator listening on URL ..." once it listens
     emulator.serve(args.root, args.handler, host=args.host, port=args.port, region=args.region,
-                   timeout=args.timeout, ready=lambda url: print(
-                       f"ossfast emulator listening on {url} (root {args.root}, handler {args.handler}); "
-                       "Ctrl-C stops it", flush=True))
+                   timeout=args.timeout)
     return 0
 
 
