@@ -7,7 +7,7 @@ CSRC   := $(wildcard csrc/*.c csrc/*.h)
 STAMP  := $(VENV)/.installed
 export PYTHONDEVMODE := 1
 
-.PHONY: all venv build test test-native test-python test-asan valgrind bench soak fuzz clean
+.PHONY: all venv build demo wheel test test-native test-python test-asan valgrind bench soak fuzz clean
 
 all: build
 
@@ -30,6 +30,19 @@ ossfast/.built: $(STAMP) $(CSRC) ossfast/_build.py
 	touch $@
 
 build: ossfast/.built
+
+# The main job end to end: the example transforms behind the local Object FC Access Point
+# (two `ossfast emulate` processes on free ports), objects fetched as a client would and
+# checked against the same transforms run locally. DEMO_ARGS=--big-mib 50 for a smaller run.
+demo: build
+	PYTHONDEVMODE= $(PY) examples/demo.py $(DEMO_ARGS)
+
+# One abi3 wheel (cffi builds against the limited API): the same file serves CPython 3.9+.
+wheel: $(STAMP)
+	rm -rf dist/ossfast-*.whl && mkdir -p dist
+	OSSFAST_REQUIRE_NATIVE=1 $(PY) -m pip wheel -q --no-deps --no-build-isolation -w dist . \
+		--config-settings=--build-option=--py-limited-api=cp39
+	@ls -1 dist/ossfast-*-abi3-*.whl
 
 # The whole suite, once per backend and once more on the sanitized core; each run
 # asserts which backend (and build) it got.
@@ -63,4 +76,4 @@ fuzz: build
 	bash tools/fuzz.sh
 
 clean:
-	rm -rf build $(VENV) ossfast/_ossfast*.so ossfast/.built *.egg-info
+	rm -rf build dist $(VENV) ossfast/_ossfast*.so ossfast/.built *.egg-info

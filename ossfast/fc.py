@@ -17,8 +17,8 @@ is answered: a transform that raises gets it a 500 (or the status of ``fc.Abort`
 short body, and the traceback goes to the log.
 
 Caching: with no ETag from the transform, the decorator forwards a strong ETag derived
-with xxh3-128 from the original's ETag and the transform's identity (module, qualified
-name and ``version=``), known before the body exists; a client ``If-None-Match`` that
+with xxh3-128 from the original's ETag and the transform's identity (its qualified name
+and ``version=``), known before the body exists; a client ``If-None-Match`` that
 matches it is answered 304 without reading or transforming the original.
 ``Last-Modified`` and ``Content-Type`` are forwarded from the original unless the
 transform sets them.
@@ -550,7 +550,7 @@ class _Plan:
 
 
 class _Transform:
-    """A transform and what names its output: (module.qualname, version, derive ETags?)."""
+    """A transform and what names its output: (qualified name, version, derive ETags?)."""
 
     def __init__(self, func: Callable[..., Any], version: str, etag: bool) -> None:
         if not callable(func):
@@ -558,7 +558,9 @@ class _Transform:
         if not isinstance(version, str):
             raise TypeError("fc.handler: version must be a str")
         self.func = func
-        self.name = f"{getattr(func, '__module__', '')}.{getattr(func, '__qualname__', repr(func))}"
+        # the qualified name alone: the module's name depends on how the file was loaded (FC
+        # imports "index", a test may load it under another name), the ETag must not
+        self.name = getattr(func, "__qualname__", None) or type(func).__qualname__
         self.version = version
         self.etag = etag
 
@@ -672,11 +674,13 @@ class LocalResult:
 
 def run_local(transform: Callable[..., Any], path: str, *, range: Optional[str] = None,
               headers: Optional[Mapping[str, str]] = None, version: str = "",
-              etag: bool = True) -> LocalResult:
+              etag: bool = True, out: Any = None) -> LocalResult:
     """Run a transform (or an ``@fc.handler``) on a local file, exactly as the handler would,
     and return what it would send: for unit tests and for checking an emulator's answers.
 
     ``range`` / ``headers``: the client's request (``Range``, ``If-None-Match``, ...).
+    ``out``: a writable binary stream that takes the body piece by piece (bounded memory for
+    large objects; the result's ``body`` is then empty).
     """
     spec = getattr(transform, "transform", None)
     if not isinstance(spec, _Transform):
@@ -693,11 +697,18 @@ def run_local(transform: Callable[..., Any], path: str, *, range: Optional[str] 
         try:
             body = plan.body
             if isinstance(body, (bytes, bytearray, memoryview)):
-                data = bytes(body)
+                chunks: Any = (body,)
             elif hasattr(body, "read"):
-                data = body.read() if plan.length is None else body.read(plan.length)
+                chunks = _file_chunks(body) if plan.length is None else _slice_iter(
+                    _file_chunks(body), 0, plan.length)
             else:
-                data = b"".join(bytes(c) for c in body)
+                chunks = body
+            if out is None:
+                data = b"".join(bytes(c) for c in chunks)
+            else:
+                data = b""
+                for chunk in chunks:
+                    out.write(chunk)
         finally:
             plan.close()
     finally:
