@@ -54,11 +54,28 @@ _V4_KEYS = _impl.V4Cache()  # the V4 signing keys of these signers, kept (and wi
 # ---------------------------------------------------------------- the signers
 
 
+_UNPLAIN_VALUE = re.compile(r"^[ \t]|[ \t]\Z|[\r\n]").search
+_plain_names: Dict[Any, bool] = {}
+
+
 def _plain(name: Any, value: Any) -> bool:
     """Does the C core read ``name: value`` exactly as the SDK's code does?"""
-    return (type(value) is str and type(name) is str and _TOKEN.fullmatch(name) is not None
-            and "\n" not in value and "\r" not in value
-            and (not value or (value[0] not in " \t" and value[-1] not in " \t")))
+    ok = _plain_names.get(name)
+    if ok is None:
+        ok = type(name) is str and _TOKEN.fullmatch(name) is not None
+        if len(_plain_names) > 1024:
+            _plain_names.clear()
+        _plain_names[name] = ok
+    return ok and type(value) is str and _UNPLAIN_VALUE(value) is None
+
+
+def _items(headers: Any) -> Any:
+    """(lower-cased name, name, value) of each header: read straight from a requests
+    CaseInsensitiveDict's store (what its items() walks, one lookup each), else items()."""
+    store = getattr(headers, "_store", None)
+    if isinstance(store, dict):
+        return [(lk, kv[0], kv[1]) for lk, kv in store.items()]
+    return [(k.lower(), k, v) for k, v in headers.items()]
 
 
 def _check_context(ctx: Any) -> None:
@@ -183,8 +200,8 @@ def _v1_sign(ctx: Any, request: Any, secret: str, date: str) -> Tuple[str, str]:
     plain = _plain("content-md5", md5) and _plain("content-type", ctype) and _plain("date", date)
     lines: List[str] = []
     if plain:
-        for k, v in headers.items():
-            if k.lower().startswith("x-oss-"):
+        for lk, k, v in _items(headers):
+            if lk.startswith("x-oss-"):
                 if not _plain(k, v):
                     plain = False
                     break
@@ -290,6 +307,30 @@ def _additional(request: Any, names: Any) -> List[str]:
     return sorted(keys)
 
 
+_memo: Dict[Any, str] = {}  # (kind, input) -> canonical URI or query: a client repeats them
+
+
+def _memoized(kind: str, value: Any, make: Any) -> str:
+    key = (kind, value)
+    out = _memo.get(key)
+    if out is None:
+        out = make(value)
+        if len(_memo) > 512:
+            _memo.clear()
+        _memo[key] = out
+    return out
+
+
+def _canonical_uri(bucket_key: Tuple[Any, Any]) -> str:
+    bucket, key = bucket_key
+    uri = "/"
+    if bucket is not None:
+        uri = uri + bucket + "/"
+    if key is not None:
+        uri = uri + key
+    return quote(uri, safe="/")
+
+
 def _v4_query(url: str) -> str:
     query = urlsplit(url).query
     if not query:
@@ -305,13 +346,12 @@ def _v4_sign(ctx: Any, request: Any, additional: List[str], secret: str, iso: st
              region: str, product: str, header_mode: bool) -> Tuple[str, str]:
     """(string to sign, hex signature) of a V4 request."""
     headers = request.headers
-    uri = quote(_object_uri(ctx), safe="/")
-    query = _v4_query(request.url)
+    uri = _memoized("uri", (ctx.bucket, ctx.key), _canonical_uri)
+    query = _memoized("query", request.url, _v4_query)
     extra = frozenset(additional)
     lines: List[str] = []
     plain = True
-    for k, v in headers.items():
-        lk = k.lower()
+    for lk, k, v in _items(headers):
         if lk.startswith("x-oss-") or lk in ("content-type", "content-md5") or lk in extra:
             if not _plain(k, v):
                 plain = False
