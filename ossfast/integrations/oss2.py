@@ -94,9 +94,10 @@ def fast_client(service: Any, version: str) -> _client.Client:
         entry = _clients.get(service)
         if entry is not None and entry[0] == key:
             return entry[1]
-        timeout = float(service.timeout)
+        t = service.timeout  # requests' meaning: one number for both, or (connect, read)
+        timeout = tuple(float(x) for x in t) if isinstance(t, (tuple, list)) else (float(t), float(t))
         fast = _client.Client(_provider(service), signature_version=version, region=service.region or None,
-                              endpoint=service.endpoint, timeout=(timeout, timeout))
+                              endpoint=service.endpoint, timeout=timeout)
         if entry is not None:
             entry[1].close()
         _clients[service] = (key, fast)
@@ -296,4 +297,4 @@ def is_patched() -> bool:
 
 
 __all__ = ["write_get_object_response", "patch", "unpatch", "is_patched", "fast_client", "close", "ORIGINAL"]
-_ = _oss2  # the package is imported first, so its submodules are initialised in order
+_ = _oss2  # imported first, so that oss2's own package initialisation runs before its submodules

@@ -26,7 +26,7 @@ import http
 import re
 import threading
 import weakref
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Tuple
 from urllib.parse import SplitResult, quote, unquote, urlsplit
 
 from alibabacloud_oss_v2 import exceptions as _exceptions
