@@ -59,6 +59,8 @@ _UNSAT_RANGE = re.compile(r"bytes \*/\d+")
 _HOST_RE = re.compile(r"[A-Za-z0-9.\-:\[\]]{1,255}")
 _DIGITS = "0123456789"
 SPENT_MAX = 4096
+#: seconds between a function's end and the 502 of a client it left unanswered
+ANSWER_GRACE = 0.1
 RELAY_CHUNK = 1 << 18
 
 WAITING, RELAYING, FINISHED = "waiting", "relaying", "finished"
@@ -212,6 +214,12 @@ class State:
         ex.handler_ended = True
         if error is not None:
             log.warning("function %s for %r raised %s:\n%s", self.function.name, ex.key, error[0], error[1])
+        if ex.state == WAITING:
+            # A request the function sent just before it ended may still be on its way over
+            # loopback: give it a moment to arrive before answering the client.
+            asyncio.get_running_loop().call_later(ANSWER_GRACE, self._settle, ex, error)
+
+    def _settle(self, ex: Exchange, error: Optional[Tuple[str, str]]) -> None:
         if ex.state != WAITING:
             return  # answered already, or being answered: the relay ends the exchange
         self.stats["function_errors"] += 1
@@ -529,16 +537,17 @@ async def write_get_object_response(request: web.Request, state: State, path: st
         ex.reason = {"stalled": "function's body stalled", "short": "function's body stopped short",
                      "digest": "body does not match x-oss-content-sha256"}[failure]
         state.finish(ex, resp)
-        request.protocol.force_close()
         if failure == "digest":
-            refusal = Refusal(400, "InvalidDigest",
-                              "The body's SHA-256 does not match x-oss-content-sha256.", ex.reason)
-        else:
-            refusal = Refusal(400, "RequestTimeout" if failure == "stalled" else "IncompleteBody",
-                              "The body did not arrive in full." if failure == "short" else
-                              "Your socket connection to the server was not read from or written to "
-                              "within the timeout period.", ex.reason)
-        return _refuse_wgor(request, state, refusal, rid, ex.key)
+            reply = _refuse_wgor(request, state, Refusal(
+                400, "InvalidDigest", "The body's SHA-256 does not match x-oss-content-sha256.", ex.reason),
+                rid, ex.key)
+            reply.force_close()
+            return reply
+        reply = _refuse_wgor(request, state, Refusal(
+            400, "RequestTimeout" if failure == "stalled" else "IncompleteBody",
+            "Your socket connection to the server was not read from or written to within the timeout "
+            "period." if failure == "stalled" else "The body did not arrive in full.", ex.reason), rid, ex.key)
+        return await _reply_and_close(request, reply)
 
     state.stats["relayed"] += 1
     state.stats["bytes_relayed"] += ex.sent
@@ -550,14 +559,27 @@ async def write_get_object_response(request: web.Request, state: State, path: st
 
 def _client_gone(request: web.Request, state: State, ex: Exchange, rid: str,
                  resp: Optional[web.StreamResponse] = None) -> web.Response:
-    """The waiting client disconnected: the WriteGetObjectResponse fails, and its connection
-    is closed once the error is written (the rest of its body is not read)."""
+    """The waiting client disconnected: the WriteGetObjectResponse fails. The rest of its body
+    is read and dropped (aiohttp's lingering read, bounded in time) so that the sender gets
+    the error, then its connection is closed."""
     ex.reason = "client disconnected"
     state.finish(ex, resp if resp is not None else Refusal(400, "ClientDisconnected", "gone"))
-    request.protocol.force_close()
-    return _refuse_wgor(request, state, Refusal(
+    reply = _refuse_wgor(request, state, Refusal(
         400, "ClientDisconnected", "The client disconnected before the response was delivered.",
         "client disconnected"), rid, ex.key)
+    reply.force_close()
+    return reply
+
+
+async def _reply_and_close(request: web.Request, reply: web.Response) -> web.Response:
+    """Write ``reply`` now, then close the connection without reading the rest of the body."""
+    try:
+        await reply.prepare(request)
+        await reply.write_eof()
+    except ConnectionError:
+        pass
+    request.protocol.force_close()
+    return reply
 
 
 def make_app(config: EmulatorConfig) -> web.Application:
