@@ -390,6 +390,44 @@ def test_answer_started_before_the_handler_returns_is_waited_for(start):
     assert calls.errors == []
 
 
+def test_concurrent_clients(start, root):
+    from concurrent.futures import ThreadPoolExecutor
+
+    for i in range(8):
+        (root / f"obj{i}.txt").write_bytes(b"object number %d " % i * 100)
+    calls = Calls()
+    emu = start(upper_handler(calls), timeout=30)
+    with ThreadPoolExecutor(16) as pool:
+        got = list(pool.map(lambda i: http_request(emu.url + f"/obj{i % 8}.txt"), range(48)))
+    assert [(s, b) for s, _, b in got] == [(200, b"OBJECT NUMBER %d " % (i % 8) * 100) for i in range(48)]
+    assert calls.errors == [] and emu.stats["invocations"] == 48
+
+
+def test_stop_answers_waiting_clients(root):
+    release = threading.Event()
+    started = threading.Event()
+
+    def handler(event, context):
+        started.set()
+        release.wait(10)
+
+    emu = Emulator(root, handler, timeout=60).start()
+    replies = []
+    client = threading.Thread(target=lambda: replies.append(http_request(emu.url + "/hello.txt")))
+    client.start()
+    try:
+        assert started.wait(10)
+        t0 = time.monotonic()
+        emu.stop()
+        assert time.monotonic() - t0 < 10
+    finally:
+        release.set()
+        client.join(10)
+        emu.stop()
+    status, _, body = replies[0]
+    assert (status, error_code(body)) == (503, "ServiceUnavailable")
+
+
 # ------------------------------------------------------------------ WriteGetObjectResponse checks
 
 

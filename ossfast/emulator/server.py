@@ -16,6 +16,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from typing import Any, Callable, Dict, Optional, Union
 
 from aiohttp import web
@@ -30,6 +31,8 @@ log = logging.getLogger("ossfast.emulator")
 #: bytes, percent-encoded three times that) and header field, at most 100 header lines
 SERVER_LIMITS = {"max_line_size": 16384, "max_field_size": 16384, "max_headers": 100}
 SHUTDOWN_TIMEOUT = 2.0
+#: seconds stop() waits for functions still running
+HANDLER_JOIN = 1.0
 ENV_VARS = ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
             "ALIBABA_CLOUD_SECURITY_TOKEN", "FC_REGION", "OSSFAST_ENDPOINT")
 
@@ -194,11 +197,10 @@ class Emulator:
         self._thread = None
         self._loop = None
         self._restore_env()
-        deadline = SHUTDOWN_TIMEOUT
+        # Functions still running get a moment to end; then they are left to finish on their own.
+        deadline = time.monotonic() + HANDLER_JOIN
         for handler_thread in self.state.threads:
-            # A function still running is left to finish on its own (FC would freeze it).
-            handler_thread.join(timeout=max(0.0, deadline))
-            deadline -= 0.5
+            handler_thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def _restore_env(self) -> None:
         if self._saved_env is not None:
