@@ -7,7 +7,7 @@ CSRC   := $(wildcard csrc/*.c csrc/*.h)
 STAMP  := $(VENV)/.installed
 export PYTHONDEVMODE := 1
 
-.PHONY: all venv build demo wheel test test-native test-python test-asan valgrind bench soak fuzz clean
+.PHONY: all venv build demo wheel test test-native test-python test-asan valgrind bench bench-quick soak fuzz clean
 
 all: build
 
@@ -50,6 +50,7 @@ test: build
 	OSSFAST_BACKEND=native $(PYTEST) -q -W error -p no:cacheprovider tests
 	OSSFAST_BACKEND=python $(PYTEST) -q -W error -p no:cacheprovider tests
 	bash tools/asan.sh
+	$(MAKE) --no-print-directory bench-quick
 
 test-native: build
 	OSSFAST_BACKEND=native $(PYTEST) -q -W error tests
@@ -64,9 +65,28 @@ test-asan: $(STAMP)
 valgrind: build
 	bash tools/valgrind.sh
 
+# Every bench against its contenders (not in CI: about 15 minutes). nginx from Debian's packages
+# is the matrix's sink (installed with apt-get when missing; benches/sink.py if that fails).
+# Results in build/bench/, then BENCHMARKS.md and benchmarks/*.png from them (benches/report.py),
+# also when a bench failed. Python's dev mode off: it slows every Python-level call.
+BENCH_OUT := build/bench
+BENCH_ARGS := -p no:cacheprovider -o python_files='bench_*.py' -o timeout=1800
 bench: build
-	PYTHONDEVMODE= $(PYTEST) -q -o python_files='bench_*.py' benches --benchmark-columns=min,median,mean,ops \
-		--benchmark-warmup=on --benchmark-warmup-iterations=2000
+	PYTHONDEVMODE= $(PY) benches/nginx.py --ensure
+	rm -rf $(BENCH_OUT) && mkdir -p $(BENCH_OUT)
+	echo "{\"started\": $$(date +%s), \"command\": \"make bench\"}" > $(BENCH_OUT)/run.json
+	PYTHONDEVMODE= OSSFAST_BENCH_OUT=$(BENCH_OUT) $(PYTEST) -v $(BENCH_ARGS) benches \
+		--benchmark-columns=min,median,mean,ops --benchmark-warmup=on --benchmark-warmup-iterations=2000 \
+		--benchmark-json=$(BENCH_OUT)/pytest-benchmark.json; status=$$?; \
+	PYTHONDEVMODE= $(PY) benches/report.py --finish --results $(BENCH_OUT) --out BENCHMARKS.md; exit $$status
+
+# Each bench once, tiny bodies, one round (make test runs this): catches a broken bench, measures
+# nothing. Never installs anything; without nginx the matrix uses benches/sink.py.
+bench-quick: build
+	rm -rf build/bench-quick
+	PYTHONDEVMODE= OSSFAST_BENCH_QUICK=1 OSSFAST_BENCH_OUT=build/bench-quick $(PYTEST) -q $(BENCH_ARGS) benches \
+		--benchmark-disable
+	PYTHONDEVMODE= $(PY) benches/report.py --results build/bench-quick --out build/bench-quick/BENCHMARKS.md
 
 # Ten minutes of mixed requests with random faults (not in CI).
 soak: build

@@ -116,6 +116,7 @@ def v2_client(sink):
     cfg.region = REGION
     cfg.endpoint = sink.url
     client = oss.Client(cfg)
+    assert fast_v2.write_get_object_response(client, ROUTE, TOKEN, 200, SMALL).status_code == 200  # warm
     yield client
     fast_v2.close(client)
     client._client._options.http_client.close()
