@@ -331,9 +331,13 @@ async def serve_original(request: web.Request, state: State, key: str, params: D
                          started: float) -> web.StreamResponse:
     state.origin.check(key, params)
     real, st = resolve(state.config.root, key)
-    etag, crc = await state.digests.get(real, st)
     size = st.st_size
     span = parse_range(request.headers.get("Range"), size)
+    try:
+        etag, crc = await state.digests.get(real, st)
+        f = open(real, "rb")
+    except OSError:
+        raise Refusal(404, "NoSuchKey", "The specified key does not exist.", "file vanished") from None
     headers = common_headers(rid)
     headers.update({
         "ETag": etag, "Last-Modified": http_date(st.st_mtime), "Content-Type": content_type(key),
@@ -348,7 +352,6 @@ async def serve_original(request: web.Request, state: State, key: str, params: D
     state.stats["origin_reads"] += 1
     sent = 0
     loop = asyncio.get_running_loop()
-    f = open(real, "rb")
     try:
         await resp.prepare(request)
         if request.method == "GET" and length:
