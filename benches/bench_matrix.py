@@ -9,7 +9,7 @@ read and discarded, keep-alive), or benches/sink.py when nginx cannot be had. Ev
 to it over its own keep-alive connection, V4-signed where it signs.
 
 Method, per body size: each contender sends once to warm up (connection, code paths) and to size
-its batch (about ``BUDGET`` seconds of calls; one call for 16 MiB and up); then ``ROUNDS[size]``
+its batch (about ``BUDGET[size]`` seconds of calls; one call from 256 MiB up); then ``ROUNDS[size]``
 rounds, the contenders' order shuffled every round, each timing one batch: wall time and this
 process's CPU time (``time.process_time``: every thread of the client) per request. A figure is
 the median over rounds, with the rounds' min and max; a ratio is the median over rounds of the
@@ -44,8 +44,9 @@ import ossfast
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 SIZES = [KiB, 256 * KiB] if QUICK else [KiB, 64 * KiB, MiB, 16 * MiB, 256 * MiB, GiB]
 TOGETHER_MAX = 64 * KiB
-ROUNDS = {KiB: 7, 64 * KiB: 7, MiB: 7, 16 * MiB: 5, 256 * MiB: 5, GiB: 3}
-BUDGET = 0.12  # seconds of calls per contender per round, small bodies
+ROUNDS = {KiB: 11, 64 * KiB: 9, MiB: 9, 16 * MiB: 7, 256 * MiB: 7, GiB: 5}
+BUDGET = {KiB: 0.12, 64 * KiB: 0.12, MiB: 0.12, 16 * MiB: 0.25}  # seconds of calls per contender per round;
+BATCH_MAX = 5000                                                   # larger bodies: one call
 CHUNK = MiB  # iterator bodies yield slices this long
 SEED = 20261201
 
@@ -61,7 +62,9 @@ class Payload:
     def __init__(self, size: int, tmpdir: str) -> None:
         self.size = size
         block = os.urandom(min(size, MiB))
-        self.data = block * (size // len(block)) + block[: size % len(block)]
+        self.data = block * (size // len(block))
+        if size % len(block):
+            self.data += block[: size % len(block)]
         self.view = memoryview(self.data)
         self.path = os.path.join(tmpdir, f"body-{size}.bin")
         with open(self.path, "wb") as f:
@@ -429,13 +432,13 @@ def _measure(env: Env, size: int, tmpdir: str, request: Any) -> None:
         for c in live:
             batch = c.make(env, p)
             batch(1)  # warm-up: connection, code paths
-            if QUICK or size > MiB:
+            if QUICK or size not in BUDGET:
                 count[c.label] = 1
             else:
                 t0 = time.perf_counter()
                 batch(2)
                 per = (time.perf_counter() - t0) / 2
-                count[c.label] = max(2, min(5000, int(BUDGET / per)))
+                count[c.label] = max(2, min(BATCH_MAX, int(BUDGET[size] / per)))
                 batch(max(1, count[c.label] // 10))
             batches[c.label] = batch
         wall: Dict[str, List[float]] = {c.label: [] for c in live}
@@ -465,3 +468,44 @@ def _measure(env: Env, size: int, tmpdir: str, request: Any) -> None:
 def test_matrix(size, matrix_env, tmp_path, request):
     _measure(matrix_env, size, str(tmp_path), request)
     assert RESULTS["rows"][RAW][str(size)]["wall"]
+
+
+PLACEMENT_LABELS = (RAW, "ossfast", OSS2)
+
+
+def test_placement_1KiB(matrix_env, tmp_path, request):
+    """Why small requests run on one CPU, measured: 1 KiB with client and sink together and
+    apart, alternating within each round (raw socket, ossfast, oss2)."""
+    env, rounds = matrix_env, 1 if QUICK else 9
+    p = Payload(KiB, str(tmp_path))
+    by_label = {c.label: c for c in CONTENDERS}
+    out: Dict[str, Any] = {"together": {}, "apart": {}}
+    try:
+        batches = {label: by_label[label].make(env, p) for label in PLACEMENT_LABELS}
+        count = {}
+        placement(env.sink, "together")
+        for label, batch in batches.items():
+            batch(3)
+            t0 = time.perf_counter()
+            batch(2)
+            count[label] = 1 if QUICK else max(2, min(BATCH_MAX, int(0.1 / ((time.perf_counter() - t0) / 2))))
+        shuffle = random.Random(SEED)
+        for _ in range(rounds):
+            for where in shuffle.sample(["together", "apart"], 2):
+                placement(env.sink, where)
+                for label in shuffle.sample(list(batches), len(batches)):
+                    n = count[label]
+                    batches[label](max(1, n // 10))  # settle after the move
+                    c0, t0 = time.process_time(), time.perf_counter()
+                    batches[label](n)
+                    t1, c1 = time.perf_counter(), time.process_time()
+                    d = out[where].setdefault(label, {"wall": [], "cpu": [], "n": n})
+                    d["wall"].append((t1 - t0) / n)
+                    d["cpu"].append((c1 - c0) / n)
+        RESULTS["placement_check"] = out
+        write_json("matrix", RESULTS)
+        progress(request, "placement, 1 KiB, client CPU per request (median): " + ", ".join(
+            f"{label} {sorted(out['together'][label]['cpu'])[rounds // 2] * 1e6:.1f} us together / "
+            f"{sorted(out['apart'][label]['cpu'])[rounds // 2] * 1e6:.1f} us apart" for label in batches))
+    finally:
+        p.close()

@@ -179,18 +179,22 @@ def _plt():
     return plt
 
 
-def _style(label: str, family: str) -> Dict[str, Any]:
+def _style(label: str, family: str, index: int) -> Dict[str, Any]:
+    """Limits black and dashed, ossfast's ways solid, everyone else dotted; tab20 colours."""
     if family == "limit":
-        return {"color": "black", "linestyle": "--", "linewidth": 2.2}
+        return {"color": "black", "linestyle": "--" if "sendfile" not in label else "-.", "linewidth": 2.2}
+    import matplotlib
+
+    color = matplotlib.colormaps["tab20"]((2 * index) % 20 + (2 * index // 20) % 2)  # dark hues first
     if family == "ossfast":
-        return {"linestyle": "-", "linewidth": 1.8}
-    return {"linestyle": ":", "linewidth": 1.6}
+        return {"color": color, "linestyle": "-", "linewidth": 1.8}
+    return {"color": color, "linestyle": ":", "linewidth": 1.8}
 
 
 def chart_matrix(m: Dict[str, Any], charts: str, what: str) -> Optional[str]:
     plt = _plt()
     protos = [p for p in ("http", "https") if any(c["proto"] == p for c in m["contenders"].values())]
-    fig, axes = plt.subplots(1, len(protos), figsize=(8 * len(protos), 6.5), squeeze=False)
+    fig, axes = plt.subplots(1, len(protos), figsize=(8 * len(protos), 8), squeeze=False)
     sizes = sorted(m["sizes"])
     markers = "osD^v<>phX*P8"
     for ax, proto in zip(axes[0], protos):
@@ -212,7 +216,7 @@ def chart_matrix(m: Dict[str, Any], charts: str, what: str) -> Optional[str]:
             if not xs:
                 continue
             ax.errorbar(xs, ys, yerr=[lo, hi], label=label, marker=markers[i % len(markers)], markersize=4,
-                        capsize=2, **_style(label, meta["family"]))
+                        capsize=2, **_style(label, meta["family"], i))
             i += 1
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
@@ -223,7 +227,7 @@ def chart_matrix(m: Dict[str, Any], charts: str, what: str) -> Optional[str]:
         ax.set_title(f"WriteGetObjectResponse over {proto.upper()}, nginx sink: "
                      + ("throughput" if what == "gbps" else "requests/s"))
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7, loc="best")
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3)
     fig.suptitle("median of interleaved rounds, bars: min-max; "
                  f"<= {fmt_size(64 << 10)} client and sink on one CPU, larger on two", fontsize=9)
     fig.tight_layout()
@@ -240,8 +244,8 @@ def chart_bars(charts: str, name: str, title: str, xlabel: str, items: List[Tupl
     items = sorted(items, key=lambda t: t[1])
     fig, ax = plt.subplots(figsize=(9, 0.38 * len(items) + 1.6))
     ys = range(len(items))
-    colors = ["tab:blue" if lbl.startswith(("ossfast", "oss2 patch", "v2 + ossfast")) or "ossfast" in lbl
-              else "tab:gray" for lbl, *_ in items]
+    colors = ["tab:blue" if "ossfast" in lbl or lbl.startswith("oss2 patch")
+              else "black" if lbl.startswith("raw") else "tab:gray" for lbl, *_ in items]
     ax.barh(list(ys), [t[1] for t in items], color=colors,
             xerr=[[t[1] - t[2] for t in items], [t[3] - t[1] for t in items]], capsize=2)
     ax.set_yticks(list(ys))
@@ -302,12 +306,26 @@ def section_matrix(m: Dict[str, Any], charts: str, rel: str) -> List[str]:
         "**nginx could not be used: these numbers are against benches/sink.py.**" if sink.get("kind") != "nginx"
         else "Every contender talks to the same nginx over its own keep-alive connection."), ""]
     out += ["Placement (pinned with `sched_setaffinity`): bodies up to 64 KiB run with client and sink "
-            "**on the same CPU**: on this VM a wake-up across vCPUs costs the sender 20-50 us per request, "
-            "more than a whole ossfast request, and it would be charged to every contender alike and pull every "
-            "ratio toward 1. Larger bodies run with them **on different CPUs**: the sink drains while the client "
-            "sends, and on one CPU the two would take turns. Each table says which it used.", ""]
+            "**on the same CPU**: with them apart, every request wakes the sink on a halted vCPU of this VM, and "
+            "the wake-up is charged to the sender (measured below), more than a whole ossfast request; it would "
+            "be charged to every contender alike and pull every ratio toward 1. Larger bodies run with them "
+            "**on different CPUs**: the sink drains while the client sends, and on one CPU the two would take "
+            "turns. Each table says which it used.", ""]
+    pc = m.get("placement_check")
+    if pc and pc.get("together"):
+        out += ["Measured in this run, 1 KiB requests, the two placements alternating within each round "
+                "(median over rounds):", "",
+                "| contender | client CPU per request, one CPU | two CPUs | req/s, one CPU | two CPUs |",
+                "|---|---:|---:|---:|---:|"]
+        for label, t in pc["together"].items():
+            a = pc["apart"].get(label)
+            if not a:
+                continue
+            out.append(f"| {label} | {med(t['cpu']) * 1e6:.1f} us | {med(a['cpu']) * 1e6:.1f} us | "
+                       f"{fmt_rate(1 / med(t['wall']))} | {fmt_rate(1 / med(a['wall']))} |")
+        out.append("")
     out += ["Each figure is the median over interleaved rounds (the contenders' order shuffled every round; in a "
-            "round each sends a batch of about 0.12 s of requests, or one request from 16 MiB up), with the "
+            "round each sends a batch of about 0.12 s of requests (0.25 s at 16 MiB), or one request from 256 MiB up), with the "
             "rounds' min-max. `x oss2` and `x limit` are the median over rounds of the ratio of rates within the "
             "round: against oss2 as shipped (over the same protocol) and against the physical limit (`raw socket` "
             "for bytes and iterator bodies, `raw sendfile` for file bodies, `raw TLS socket` over HTTPS). Client "
