@@ -34,10 +34,7 @@ import functools
 import json
 import logging
 import re
-import tempfile
 import threading
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Tuple, Union
 from urllib.parse import urlsplit, urlunsplit
@@ -303,6 +300,9 @@ class _Original:
 
     def _open(self) -> Any:
         if self.resp is None:
+            import urllib.error
+            import urllib.request  # here: it imports ssl and http.client, which FC cold starts pay for
+
             req = urllib.request.Request(self.url, method="GET")
             try:
                 self.resp = urllib.request.urlopen(req, timeout=self.timeout)  # noqa: S310
@@ -442,6 +442,8 @@ def _spool(chunks: Any) -> Tuple[Any, int]:
             continue
         parts.append(bytes(chunk))
         if size > _SPOOL_MEMORY:
+            import tempfile
+
             spill = tempfile.TemporaryFile(prefix="ossfast-")
             for part in parts:
                 spill.write(part)

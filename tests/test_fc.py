@@ -179,8 +179,10 @@ def test_body_kinds(origin, fc_env, kind, monkeypatch):
     spills = []
     if kind == "spilled":  # past the in-memory spool: to a temporary file
         monkeypatch.setattr(fc, "_SPOOL_MEMORY", 30_000)
-        real = fc.tempfile.TemporaryFile
-        monkeypatch.setattr(fc.tempfile, "TemporaryFile", lambda **kw: spills.append(1) or real(**kw))
+        import tempfile
+
+        real = tempfile.TemporaryFile
+        monkeypatch.setattr(tempfile, "TemporaryFile", lambda **kw: spills.append(1) or real(**kw))
 
     def transform(obj):
         obj.read()
