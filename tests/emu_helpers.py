@@ -95,10 +95,11 @@ def read_url(url, headers=None):
 
 
 def wgor_headers(creds, route, token, status=200, length=0, extra=(), date=None, version="v1",
-                 region="cn-hangzhou", drop=()):
+                 region="cn-hangzhou", drop=(), additional=""):
     """Signed WriteGetObjectResponse headers (a list of pairs), signed by the pure twin over
     exactly these headers. ``extra`` pairs are added before signing; ``drop`` names are left
-    out (after signing, so that the signature still covers them)."""
+    out (after signing, so that the signature still covers them); ``additional``: V4's
+    AdditionalHeaders ("host", say)."""
     headers = [("Host", route), ("Content-Length", str(length)),
                ("x-oss-request-route", route), ("x-oss-request-token", token)]
     if status is not None:
@@ -117,9 +118,11 @@ def wgor_headers(creds, route, token, status=200, length=0, extra=(), date=None,
         headers += [("x-oss-date", stamp), ("x-oss-content-sha256", "UNSIGNED-PAYLOAD")]
         block = "\r\n".join(f"{n}: {v}" for n, v in headers).encode("latin-1")
         sig = _pure.v4_sign(None, creds.access_key_secret.encode(), b"POST", b"/",
-                            b"x-oss-write-get-object-response", block, b"", region.encode(), b"oss")
+                            b"x-oss-write-get-object-response", block, additional.encode(), region.encode(),
+                            b"oss")
+        more = f",AdditionalHeaders={additional}" if additional else ""
         headers.append(("Authorization", f"OSS4-HMAC-SHA256 Credential={creds.access_key_id}/"
-                                         f"{stamp[:8]}/{region}/oss/aliyun_v4_request,Signature={sig}"))
+                                         f"{stamp[:8]}/{region}/oss/aliyun_v4_request{more},Signature={sig}"))
     return [(n, v) for n, v in headers if n.lower() not in {d.lower() for d in drop}]
 
 

@@ -1,6 +1,7 @@
 """The local Object FC Access Point, end to end: clients GET through it, handlers written here
 answer with ossfast, oss2 or by hand, and every check OSS makes is exercised."""
 
+import base64
 import hashlib
 import http.client
 import json
@@ -368,8 +369,8 @@ def test_answer_started_before_the_handler_returns_is_waited_for(start):
 
     def slow_body():
         for i in range(6):
-            if i == 2:
-                under_way.set()  # the head and the first chunk have been handed over
+            if i == 4:
+                under_way.set()  # the head and the first chunks are on their way
             time.sleep(0.05)
             yield b"%d" % i
 
@@ -526,7 +527,8 @@ def test_malformed_requests_refused_without_spending_the_token(start):
         garbage = [(n, "Bearer abc" if n == "Authorization" else v) for n, v in h()]
         outcomes["garbage Authorization"] = send_wgor(url, garbage)
         outcomes["chunked"] = send_wgor(url, h(drop=["Content-Length"]), b"abc", chunked=True)
-        outcomes["good v4"] = send_wgor(url, h(version="v4", length=4), b"good")
+        outcomes["bad Content-MD5"] = send_wgor(url, h(length=4, extra=[("Content-MD5", "not-base64!")]), b"good")
+        outcomes["good v4"] = send_wgor(url, h(version="v4", length=4, additional="host"), b"good")
 
     emu = start(answer_with(calls, send), timeout=20)
     status, _, body = http_request(emu.url + "/hello.txt")
@@ -549,6 +551,7 @@ def test_malformed_requests_refused_without_spending_the_token(start):
         "tampered": (403, "SignatureDoesNotMatch"),
         "garbage Authorization": (400, "InvalidArgument"),
         "chunked": (411, "MissingContentLength"),
+        "bad Content-MD5": (400, "InvalidDigest"),
         "good v4": (200, None),
     }
     for name, (s, headers, b) in outcomes.items():
@@ -621,6 +624,29 @@ def test_payload_hash_checked_before_the_last_chunk(start):
         assert len(exc.partial) < 8000
     else:
         raise AssertionError(f"the client got a whole answer: {status}")
+    calls.wait()
+    status, _, body = outcome[0]
+    assert (status, error_code(body)) == (400, "InvalidDigest")
+
+
+@pytest.mark.parametrize("version", ["v1", "v4"])
+def test_content_md5_checked(start, version):
+    calls = Calls()
+    emu = start(answer_with(calls, ossfast_send(version, body=b"with md5", content_md5=True)))
+    assert http_request(emu.url + "/hello.txt")[::2] == (200, b"with md5"), calls.errors
+
+    outcome = []
+    calls = Calls()
+
+    def send(context, route, token, ev):
+        wrong = base64.b64encode(hashlib.md5(b"other").digest()).decode()
+        headers = wgor_headers(Credentials.from_fc_context(context), route, token, length=8000, version=version,
+                               extra=[("Content-MD5", wrong)])
+        outcome.append(send_wgor(os.environ["OSSFAST_ENDPOINT"], headers, b"x" * 8000))
+
+    emu = start(answer_with(calls, send))
+    with pytest.raises(http.client.IncompleteRead):
+        http_request(emu.url + "/hello.txt")
     calls.wait()
     status, _, body = outcome[0]
     assert (status, error_code(body)) == (400, "InvalidDigest")

@@ -17,6 +17,8 @@ Everything the event loop does is on one thread; the FC handler's thread reports
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import collections
 import hashlib
 import logging
@@ -441,6 +443,19 @@ def _is_http_date(value: str) -> bool:
         return False
 
 
+def _content_md5(value: Optional[str]) -> Optional[bytes]:
+    """The digest a Content-MD5 header announces; Refusal InvalidDigest if it is not one."""
+    if value is None:
+        return None
+    try:
+        digest = base64.b64decode(value.strip(), validate=True)
+    except (ValueError, binascii.Error):
+        digest = b""
+    if len(digest) != 16:
+        raise Refusal(400, "InvalidDigest", "The Content-MD5 you specified is not valid.", "Content-MD5 malformed")
+    return digest
+
+
 def _invalid(message: str, reason: str) -> Refusal:
     return Refusal(400, "InvalidArgument", message, reason)
 
@@ -480,6 +495,7 @@ async def write_get_object_response(request: web.Request, state: State, path: st
     try:
         length = _content_length(request)
         announced = verify_wgor(raw, path, query, state.credentials, state.region)
+        md5 = _content_md5(request.headers.get("Content-MD5"))
         ex = state.lookup(request.headers.get("x-oss-request-route"),
                           request.headers.get("x-oss-request-token"))
         status, forwarded = _forwarded(raw, length)
@@ -497,8 +513,14 @@ async def write_get_object_response(request: web.Request, state: State, path: st
     with_body = ex.method == "GET" and status != 304
     if status != 304:
         resp.content_length = length
-    hasher = hashlib.sha256() if announced else None
-    held = b""  # with a signed payload hash, the last chunk waits until the hash is checked
+    # With a Content-MD5 or a signed payload hash, the last chunk waits until they are checked:
+    # a body that does not match never reaches the client whole.
+    hashers = []
+    if announced:
+        hashers.append((hashlib.sha256(), bytes.fromhex(announced)))
+    if md5 is not None:
+        hashers.append((hashlib.md5(), md5))
+    held = b""
     received = 0
     failure: Optional[str] = None
     try:
@@ -516,14 +538,15 @@ async def write_get_object_response(request: web.Request, state: State, path: st
                 failure = "short"
                 break
             received += len(chunk)
-            if hasher is not None:
-                hasher.update(chunk)
+            if hashers:
+                for hasher, _ in hashers:
+                    hasher.update(chunk)
                 chunk, held = held, chunk
             if with_body and chunk:
                 await resp.write(chunk)
                 ex.sent += len(chunk)
-        if failure is None and hasher is not None:
-            if hasher.hexdigest() != announced:
+        if failure is None and hashers:
+            if any(hasher.digest() != want for hasher, want in hashers):
                 failure = "digest"
             elif with_body and held:
                 await resp.write(held)
@@ -538,11 +561,12 @@ async def write_get_object_response(request: web.Request, state: State, path: st
         if client.transport is not None:
             client.transport.close()
         ex.reason = {"stalled": "function's body stalled", "short": "function's body stopped short",
-                     "digest": "body does not match x-oss-content-sha256"}[failure]
+                     "digest": "body does not match its Content-MD5 or x-oss-content-sha256"}[failure]
         state.finish(ex, resp)
         if failure == "digest":
             reply = _refuse_wgor(request, state, Refusal(
-                400, "InvalidDigest", "The body's SHA-256 does not match x-oss-content-sha256.", ex.reason),
+                400, "InvalidDigest", "The body does not match its Content-MD5 or x-oss-content-sha256.",
+                ex.reason),
                 rid, ex.key)
             reply.force_close()
             return reply
