@@ -126,10 +126,11 @@ def wgor_headers(creds, route, token, status=200, length=0, extra=(), date=None,
     return [(n, v) for n, v in headers if n.lower() not in {d.lower() for d in drop}]
 
 
-def send_wgor(endpoint, headers, body=b"", chunked=False, stop_after=None, timeout=30):
+def send_wgor(endpoint, headers, body=b"", chunked=False, stop_after=None, stall_after=None, timeout=30):
     """POST a WriteGetObjectResponse with exactly ``headers``; (status, headers, body), or
     (None, None, None) when the connection broke. ``chunked`` sends the body chunked;
-    ``stop_after`` sends only that many body bytes, then closes."""
+    ``stop_after`` sends only that many body bytes, then closes; ``stall_after`` sends that
+    many, then waits for the reply."""
     host, port, _ = split_url(endpoint)
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
@@ -147,6 +148,8 @@ def send_wgor(endpoint, headers, body=b"", chunked=False, stop_after=None, timeo
             conn.send(body[:stop_after])
             conn.sock.shutdown(socket.SHUT_WR)
             return None, None, None
+        elif stall_after is not None:
+            conn.send(body[:stall_after])
         else:
             conn.send(body)
         resp = conn.getresponse()

@@ -577,6 +577,24 @@ def test_body_that_stops_short_drops_the_client(start):
     assert http_request(emu.url + "/missing")[0] == 404  # still serving
 
 
+def test_body_that_stalls_drops_the_client_after_the_timeout(start):
+    calls = Calls()
+    outcome = []
+
+    def send(context, route, token, ev):
+        headers = wgor_headers(Credentials.from_fc_context(context), route, token, length=1000)
+        outcome.append(send_wgor(os.environ["OSSFAST_ENDPOINT"], headers, b"x" * 1000, stall_after=10))
+
+    emu = start(answer_with(calls, send), timeout=0.5)
+    t0 = time.monotonic()
+    with pytest.raises(http.client.IncompleteRead) as info:
+        http_request(emu.url + "/hello.txt")
+    assert info.value.partial == b"x" * 10 and time.monotonic() - t0 < 5
+    calls.wait()
+    status, _, body = outcome[0]
+    assert (status, error_code(body)) == (400, "RequestTimeout")
+
+
 def test_client_that_disconnects_mid_relay(no_fd_leak, start):
     """The waiting client goes away while a large answer streams: the answer fails, as OSS
     would fail it (the rest of its body is read and dropped, then the error), and the

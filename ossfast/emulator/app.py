@@ -506,82 +506,95 @@ async def write_get_object_response(request: web.Request, state: State, path: st
     if client.transport is None or client.transport.is_closing():
         return _client_gone(request, state, ex, rid)
 
-    headers = common_headers(ex.rid)
-    resp = web.StreamResponse(status=status, headers=headers)
+    resp = web.StreamResponse(status=status, headers=common_headers(ex.rid))
     for name, value in forwarded:
         resp.headers[name] = value
-    with_body = ex.method == "GET" and status != 304
     if status != 304:
         resp.content_length = length
-    # With a Content-MD5 or a signed payload hash, the last chunk waits until they are checked:
-    # a body that does not match never reaches the client whole.
-    hashers = []
+    digests = []
     if announced:
-        hashers.append((hashlib.sha256(), bytes.fromhex(announced)))
+        digests.append((hashlib.sha256(), bytes.fromhex(announced)))
     if md5 is not None:
-        hashers.append((hashlib.md5(), md5))
-    held = b""
-    received = 0
-    failure: Optional[str] = None
+        digests.append((hashlib.md5(), md5))
     try:
         await resp.prepare(client)
-        while received < length:
-            try:
-                chunk = await _read(request.content, state.config.timeout)
-            except asyncio.TimeoutError:
-                failure = "stalled"
-                break
-            except Exception:  # the sender went away; aiohttp's payload errors vary by version
-                failure = "short"
-                break
-            if not chunk:
-                failure = "short"
-                break
-            received += len(chunk)
-            if hashers:
-                for hasher, _ in hashers:
-                    hasher.update(chunk)
-                chunk, held = held, chunk
-            if with_body and chunk:
-                await resp.write(chunk)
-                ex.sent += len(chunk)
-        if failure is None and hashers:
-            if any(hasher.digest() != want for hasher, want in hashers):
-                failure = "digest"
-            elif with_body and held:
-                await resp.write(held)
-                ex.sent += len(held)
+        failure = await _pump(request, ex, resp, length, digests, state.config.timeout,
+                              with_body=ex.method == "GET" and status != 304)
         if failure is None:
             await resp.write_eof()
     except ConnectionError:
         return _client_gone(request, state, ex, rid, resp)
-
     if failure is not None:
-        # The client has a head and part of a body: all that can be done is drop it.
-        if client.transport is not None:
-            client.transport.close()
-        ex.reason = {"stalled": "function's body stalled", "short": "function's body stopped short",
-                     "digest": "body does not match its Content-MD5 or x-oss-content-sha256"}[failure]
-        state.finish(ex, resp)
-        if failure == "digest":
-            reply = _refuse_wgor(request, state, Refusal(
-                400, "InvalidDigest", "The body does not match its Content-MD5 or x-oss-content-sha256.",
-                ex.reason),
-                rid, ex.key)
-            reply.force_close()
-            return reply
-        reply = _refuse_wgor(request, state, Refusal(
-            400, "RequestTimeout" if failure == "stalled" else "IncompleteBody",
-            "Your socket connection to the server was not read from or written to within the timeout "
-            "period." if failure == "stalled" else "The body did not arrive in full.", ex.reason), rid, ex.key)
-        return await _reply_and_close(request, reply)
+        return await _relay_failed(request, state, ex, resp, failure, rid)
 
     state.stats["relayed"] += 1
     state.stats["bytes_relayed"] += ex.sent
     state.finish(ex, resp)
     log.info("WriteGetObjectResponse for %r: status %d, %d bytes relayed, %.3f s [%s]",
-             ex.key, status, received, time.monotonic() - started, rid)
+             ex.key, status, length, time.monotonic() - started, rid)
     return web.Response(status=200, headers=common_headers(rid))
+
+
+async def _pump(request: web.Request, ex: Exchange, resp: web.StreamResponse, length: int,
+                digests: List[Tuple[Any, bytes]], timeout: float, with_body: bool) -> Optional[str]:
+    """Copy ``length`` body bytes from the sender to the client, one chunk at a time (each
+    write waits for the client to drain). Returns None, or the failure's name (_FAILURES).
+
+    With digests to check (Content-MD5, a signed payload hash), the last chunk is held back
+    until they match: a body that does not match never reaches the client whole.
+    """
+    held = b""
+    received = 0
+    while received < length:
+        try:
+            chunk = await _read(request.content, timeout)
+        except asyncio.TimeoutError:
+            return "stalled"
+        except Exception:  # the sender went away; aiohttp's payload errors vary by version
+            return "short"
+        if not chunk:
+            return "short"
+        received += len(chunk)
+        if digests:
+            for digest, _ in digests:
+                digest.update(chunk)
+            chunk, held = held, chunk
+        if with_body and chunk:
+            await resp.write(chunk)
+            ex.sent += len(chunk)
+    if any(digest.digest() != want for digest, want in digests):
+        return "digest"
+    if with_body and held:
+        await resp.write(held)
+        ex.sent += len(held)
+    return None
+
+
+#: what the sender of a relay that failed is answered (and the reason logged)
+_FAILURES = {
+    "stalled": Refusal(400, "RequestTimeout", "Your socket connection to the server was not read from or "
+                       "written to within the timeout period.", "function's body stalled"),
+    "short": Refusal(400, "IncompleteBody", "The body did not arrive in full.", "function's body stopped short"),
+    "digest": Refusal(400, "InvalidDigest", "The body does not match its Content-MD5 or x-oss-content-sha256.",
+                      "body does not match its Content-MD5 or x-oss-content-sha256"),
+}
+
+
+async def _relay_failed(request: web.Request, state: State, ex: Exchange, resp: web.StreamResponse,
+                        failure: str, rid: str) -> web.Response:
+    """The client has a head and part of a body: all that can be done is drop it. The sender
+    gets the error; a sender whose body stalled or stopped short loses its connection too."""
+    client = ex.request
+    if client.transport is not None:
+        client.transport.close()
+    refusal = _FAILURES[failure]
+    ex.reason = refusal.reason
+    state.finish(ex, resp)
+    reply = _refuse_wgor(request, state, refusal, rid, ex.key)
+    if failure == "digest":  # the whole body was read: the connection is in a clean state
+        reply.force_close()
+        return reply
+    return await _reply_and_close(request, reply)
 
 
 def _client_gone(request: web.Request, state: State, ex: Exchange, rid: str,
