@@ -61,6 +61,8 @@ _UNSAT_RANGE = re.compile(r"bytes \*/\d+")
 _HOST_RE = re.compile(r"[A-Za-z0-9.\-:\[\]]{1,255}")
 _DIGITS = "0123456789"
 SPENT_MAX = 4096
+#: header lines a request may have (the server is told the same)
+MAX_HEADERS = 100
 #: seconds between a function's end and the 502 of a client it left unanswered
 ANSWER_GRACE = 0.1
 RELAY_CHUNK = 1 << 18
@@ -269,6 +271,13 @@ def error_response(request: web.BaseRequest, refusal: Refusal, rid: str) -> web.
 
 async def dispatch(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
+    if len(request.raw_headers) > MAX_HEADERS:  # aiohttp before 3.10 does not count them itself
+        rid = request_id()
+        log.info("%s refused: more than %d header lines [%s]", request.method, MAX_HEADERS, rid)
+        resp = error_response(request, Refusal(400, "InvalidArgument", "The request has too many headers.",
+                                               "too many headers"), rid)
+        resp.force_close()
+        return resp
     path, _, query = request.raw_path.partition("?")
     if request.method == "POST" and path == "/" and WGOR_QUERY in _param_names(query):
         return await write_get_object_response(request, state, path, query)

@@ -22,14 +22,14 @@ from typing import Any, Callable, Dict, Optional, Union
 from aiohttp import web
 
 from ..credentials import Credentials
-from .app import STATE, State, make_app
+from .app import MAX_HEADERS, STATE, State, make_app
 from .config import EmulatorConfig, Handler
 
 log = logging.getLogger("ossfast.emulator")
 
 #: aiohttp's limits on a request head: a 16 KiB request line (OSS keys are at most 1023
 #: bytes, percent-encoded three times that) and header field, at most 100 header lines
-SERVER_LIMITS = {"max_line_size": 16384, "max_field_size": 16384, "max_headers": 100}
+SERVER_LIMITS = {"max_line_size": 16384, "max_field_size": 16384, "max_headers": MAX_HEADERS}
 SHUTDOWN_TIMEOUT = 2.0
 #: seconds stop() waits for functions still running
 HANDLER_JOIN = 1.0
