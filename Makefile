@@ -74,7 +74,7 @@ BENCH_ARGS := -p no:cacheprovider -o python_files='bench_*.py' -o timeout=1800
 bench: build
 	PYTHONDEVMODE= $(PY) benches/nginx.py --ensure
 	rm -rf $(BENCH_OUT) && mkdir -p $(BENCH_OUT)
-	echo "{\"started\": $$(date +%s), \"command\": \"make bench\"}" > $(BENCH_OUT)/run.json
+	PYTHONDEVMODE= $(PY) benches/report.py --start --results $(BENCH_OUT)
 	PYTHONDEVMODE= OSSFAST_BENCH_OUT=$(BENCH_OUT) $(PYTEST) -v $(BENCH_ARGS) benches \
 		--benchmark-columns=min,median,mean,ops --benchmark-warmup=on --benchmark-warmup-iterations=2000 \
 		--benchmark-json=$(BENCH_OUT)/pytest-benchmark.json; status=$$?; \

@@ -32,7 +32,7 @@ from benchkit import fmt_size  # noqa: E402
 FLAGS = ("sse4_2", "pclmulqdq", "avx2", "avx512f", "avx512bw", "avx512vl", "vpclmulqdq", "sha_ni", "aes", "vaes",
          "gfni", "hypervisor")
 PACKAGES = ("ossfast", "oss2", "alibabacloud-oss-v2", "botocore", "requests", "urllib3", "aiohttp", "fastcrc",
-            "anycrc", "crcmod", "xxhash", "cffi", "httptools", "pytest", "pytest-benchmark", "matplotlib")
+            "anycrc", "crcmod", "crcmod-plus", "xxhash", "cffi", "httptools", "pytest", "pytest-benchmark", "matplotlib")
 
 
 # ----------------------------------------------------------------------------- facts
@@ -72,6 +72,13 @@ def versions() -> Dict[str, str]:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             out[name] = "not installed"
+    out = {k: v for k, v in out.items() if not (k == "crcmod-plus" and v == "not installed")}
+    try:
+        import crcmod.crcmod
+
+        out["crcmod module"] = "C extension" if crcmod.crcmod._usingExtension else "pure Python"
+    except Exception:
+        pass
     try:
         import ossfast
 
@@ -84,12 +91,14 @@ def versions() -> Dict[str, str]:
 def commit() -> Dict[str, Any]:
     def git(*args: str) -> str:
         try:
-            return subprocess.run(["git", "-C", ROOT, *args], capture_output=True, text=True, timeout=30).stdout.strip()
+            return subprocess.run(["git", "-C", ROOT, *args], capture_output=True, text=True, timeout=30).stdout
         except (OSError, subprocess.SubprocessError):
             return ""
 
-    changed = [ln[3:] for ln in git("status", "--porcelain", "--untracked-files=no").splitlines()]
-    return {"sha": git("rev-parse", "HEAD"), "subject": git("log", "-1", "--format=%s"), "changed": changed}
+    # porcelain lines are "XY path": the status letters may start with a blank
+    changed = [ln[3:] for ln in git("status", "--porcelain", "--untracked-files=no").splitlines() if ln.strip()]
+    return {"sha": git("rev-parse", "HEAD").strip(), "subject": git("log", "-1", "--format=%s").strip(),
+            "changed": changed}
 
 
 # ----------------------------------------------------------------------------- numbers
@@ -304,7 +313,10 @@ def section_matrix(m: Dict[str, Any], charts: str, rel: str) -> List[str]:
     sink = m.get("sink", {})
     out += [f"Sink: {sink.get('note', '?')}. " + (
         "**nginx could not be used: these numbers are against benches/sink.py.**" if sink.get("kind") != "nginx"
-        else "Every contender talks to the same nginx over its own keep-alive connection."), ""]
+        else "Every contender talks to the same nginx over its own keep-alive connection.") + (
+        " nginx reads a body it discards 4 KiB at a time (its fixed discard buffer), so from a few MiB up "
+        "the figures cluster around the raw socket's, which is then as much the sink's drain rate as the "
+        "sender's: there the tables compare senders at the sink's pace." if sink.get("kind") == "nginx" else ""), ""]
     out += ["Placement (pinned with `sched_setaffinity`): bodies up to 64 KiB run with client and sink "
             "**on the same CPU**: with them apart, every request wakes the sink on a halted vCPU of this VM, and "
             "the wake-up is charged to the sender (measured below), more than a whole ossfast request; it would "
@@ -345,9 +357,10 @@ def section_matrix(m: Dict[str, Any], charts: str, rel: str) -> List[str]:
         out += [f"![client CPU per small request]({rel}/{name})", ""]
     for s in sizes:
         out += matrix_table(m, s)
-    if m.get("skipped"):
+    if m.get("skipped") or m.get("failed"):
         out += ["Not measured in this run:", ""]
-        out += [f"- {k}: {v}" for k, v in m["skipped"].items()]
+        out += [f"- {k}: {v}" for k, v in m.get("skipped", {}).items()]
+        out += [f"- {k}: **failed** ({v})" for k, v in m.get("failed", {}).items()]
         out += [""]
     out += ["Contenders:", ""]
     out += [f"- **{k}** ({v['proto']}, {v['body']}): {v['doc']}" for k, v in m["contenders"].items()]
@@ -357,27 +370,31 @@ def section_matrix(m: Dict[str, Any], charts: str, rel: str) -> List[str]:
 def section_hashes(h: Dict[str, Any], charts: str, rel: str) -> List[str]:
     out = ["## Checksums", "", f"![checksum speed against buffer size]({rel}/{chart_hashes(h, charts)})", "",
            "One call per buffer, client pinned to one CPU; median GB/s over interleaved rounds with min-max. "
-           "`x crcmod` is against the CRC-64 oss2 computes (crcmod with oss2's parameters); `x fastcrc` against "
-           "the fastest CRC-64 library here; both the median of per-round ratios.", "",
-           "| function | " + " | ".join(fmt_size(s) for s in sorted(h["sizes"])) + " | x crcmod | x fastcrc |",
+           "`x baseline` is against what a user has without ossfast: for CRC-64 the function oss2 computes "
+           "(crcmod with oss2's parameters), for MD5 hashlib; `x fastcrc` is against the fastest CRC-64 library "
+           "here. Both are the median of per-round ratios, at the largest size. xxh3 is there for scale (a fast "
+           "non-cryptographic hash; ossfast.fc derives ETags with xxh3-128).", "",
+           "| function | " + " | ".join(fmt_size(s) for s in sorted(h["sizes"])) + " | x baseline | x fastcrc |",
            "|---|" + "---:|" * (len(h["sizes"]) + 2)]
     sizes = sorted(h["sizes"])
     big = str(sizes[-1])
+    kinds = h.get("docs", {})
+    baseline = {"crc64": "crcmod (oss2's CRC-64)", "md5": "hashlib.md5"}
     for label, per in h["rows"].items():
         cells = []
         for s in sizes:
             g = per[str(s)]["gbps"]
             cells.append(f"{med(g):.2f} ({min(g):.2f}-{max(g):.2f})")
 
-        def ratio(ref: str) -> str:
-            # a rate over a rate: median of per-round ratios at the largest size
-            r = h["rows"].get(ref, {}).get(big, {}).get("gbps")
-            if not r:
+        def ratio(ref: Optional[str]) -> str:
+            r = h["rows"].get(ref, {}).get(big, {}).get("gbps") if ref else None
+            if not r or ref == label:
                 return "-"
             g = per[big]["gbps"]
             return fmt_ratio(statistics.median(g[i] / r[i] for i in range(min(len(g), len(r)))))
-        out.append(f"| {label} | " + " | ".join(cells) + f" | {ratio('crcmod (oss2' + chr(39) + 's CRC-64)')} | "
-                   f"{ratio('fastcrc crc64.xz')} |")
+        kind = kinds.get(label)
+        out.append(f"| {label} | " + " | ".join(cells) + f" | {ratio(baseline.get(kind))} | "
+                   f"{ratio('fastcrc crc64.xz' if kind == 'crc64' else None)} |")
     out += ["", f"Ratios at {fmt_size(sizes[-1])}. GB/s per cell: median (min-max)."]
     return out + [""]
 
@@ -454,7 +471,8 @@ def render(results: str, out_md: str, charts: str) -> str:
     rel = os.path.relpath(charts, os.path.dirname(os.path.abspath(out_md)))
     m, h, im, rs = (load(results, n) for n in ("matrix", "hashes", "import", "rss"))
     pb, run = load(results, "pytest-benchmark"), load(results, "run") or {}
-    mach, vers, com = machine(), versions(), commit()
+    mach, vers = machine(), versions()
+    com = run.get("commit") or commit()  # as it was when the run started
     quick = any(x and x.get("quick") for x in (m, h, im, rs))
     lines = ["# ossfast benchmarks", ""]
     if quick:
@@ -465,7 +483,7 @@ def render(results: str, out_md: str, charts: str) -> str:
         wall = f"; `make bench` took {(run.get('finished') or time.time()) - run['started']:.0f} s wall time"
     lines += [f"Written by `benches/report.py` from the run of "
               f"{datetime.datetime.fromtimestamp(run.get('started') or time.time(), datetime.timezone.utc):%Y-%m-%d %H:%M} UTC"
-              f"{wall}. Reproduce with `make bench` (`{run.get('command', 'make bench')}`). Every number below was "
+              f"{wall}. Reproduce with `{run.get('command', 'make bench')}`. Every number below was "
               "measured in that one run; ratios compare contenders measured within the same rounds.", "",
               f"- Commit: `{com['sha'][:12]}` ({com['subject']})" + (
                   f"; the work tree had uncommitted changes to {', '.join('`' + c + '`' for c in com['changed'])}"
@@ -505,8 +523,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--results", default=os.path.join(ROOT, "build", "bench"))
     ap.add_argument("--out", default=os.path.join(ROOT, "BENCHMARKS.md"))
     ap.add_argument("--charts", default=None, help="default: benchmarks/ beside --out")
+    ap.add_argument("--start", action="store_true",
+                    help="only record the run's start (time, commit, changed files) in run.json")
     ap.add_argument("--finish", action="store_true", help="record now as the run's end in run.json first")
     args = ap.parse_args(argv)
+    if args.start:
+        os.makedirs(args.results, exist_ok=True)
+        with open(os.path.join(args.results, "run.json"), "w") as f:
+            json.dump({"started": time.time(), "command": "make bench", "commit": commit()}, f)
+        return 0
     if args.finish:
         path = os.path.join(args.results, "run.json")
         run = load(args.results, "run") or {}
