@@ -173,6 +173,21 @@ class Env:
         self.v2_fast = v2_client()  # used only through fast_v2.write_get_object_response
         self.v2_http = v2_client(fast_v2.HttpClient()) if hasattr(fast_v2, "HttpClient") else None
 
+        async def v2_async(fast: bool = False) -> Any:  # the SDK's asyncio client (aiohttp transport)
+            from alibabacloud_oss_v2.aio import AsyncClient
+
+            cfg = oss.config.load_default()
+            cfg.credentials_provider = oss.credentials.StaticCredentialsProvider(AK, SK)
+            cfg.region, cfg.endpoint = REGION, sink.url
+            if fast:
+                cfg.http_client = fast_v2.AsyncHttpClient()
+            return AsyncClient(cfg)
+
+        run = self.loop.run_until_complete
+        self.v2_aio = run(v2_async())
+        self.v2_aio_fast = run(v2_async())  # used only through fast_v2.async_write_get_object_response
+        self.v2_aio_http = run(v2_async(fast=True)) if hasattr(fast_v2, "AsyncHttpClient") else None
+
         def boto(url: str, verify: Any) -> Any:
             session = botocore.session.get_session()
             return session.create_client(
@@ -197,6 +212,12 @@ class Env:
             if c is not None:
                 c.close()
         self.loop.run_until_complete(self.afast.close())
+        for c in (self.v2_aio, self.v2_aio_fast, self.v2_aio_http):
+            if c is not None:
+                if hasattr(self.fast_v2, "aclose"):
+                    self.loop.run_until_complete(self.fast_v2.aclose(c))
+                if hasattr(c, "close"):
+                    self.loop.run_until_complete(c.close())
         self.loop.close()
         for r in (self.raw, self.raw_tls):
             if r is not None:
@@ -316,6 +337,24 @@ def v2_fast(env: Env, p: Payload):
     return lambda n: _loop(n, lambda: _v2_check(wgor(client, ROUTE, TOKEN, 200, data)))
 
 
+def v2_aio_invoke(env: Env, p: Payload, http: bool = False):
+    client, data = (env.v2_aio_http if http else env.v2_aio), p.data
+
+    async def batch(n: int) -> None:
+        for _ in range(n):
+            _v2_check(await client.invoke_operation(env.v2_input(data)))
+    return lambda n: env.loop.run_until_complete(batch(n))
+
+
+def v2_aio_fast(env: Env, p: Payload):
+    wgor, client, data = env.fast_v2.async_write_get_object_response, env.v2_aio_fast, p.data
+
+    async def batch(n: int) -> None:
+        for _ in range(n):
+            _v2_check(await wgor(client, ROUTE, TOKEN, 200, data))
+    return lambda n: env.loop.run_until_complete(batch(n))
+
+
 def boto(env: Env, p: Payload, tls: bool = False):
     call, data = (env.boto_tls if tls else env.boto).write_get_object_response, p.data
 
@@ -373,6 +412,15 @@ CONTENDERS: List[Contender] = [
               doc="the same with Config.http_client = ossfast.integrations.oss_v2.HttpClient()"),
     Contender("v2 + ossfast WGOR", "http", "bytes", "ossfast", v2_fast, RAW, OSS2,
               doc="ossfast.integrations.oss_v2.write_get_object_response(v2 client, ...)"),
+    Contender("v2 aio invoke_operation", "http", "bytes", "v2", v2_aio_invoke, RAW, OSS2,
+              doc="alibabacloud_oss_v2.aio.AsyncClient.invoke_operation, the same OperationInput, its aiohttp "
+                  "transport, awaited in sequence on one loop"),
+    Contender("v2 aio invoke_operation + ossfast AsyncHttpClient", "http", "bytes", "ossfast",
+              lambda e, p: v2_aio_invoke(e, p, http=True), RAW, OSS2,
+              needs=_missing("ossfast.integrations.oss_v2", "AsyncHttpClient"),
+              doc="the same with Config.http_client = ossfast.integrations.oss_v2.AsyncHttpClient()"),
+    Contender("v2 aio + ossfast WGOR", "http", "bytes", "ossfast", v2_aio_fast, RAW, OSS2,
+              doc="await ossfast.integrations.oss_v2.async_write_get_object_response(v2 aio client, ...)"),
     Contender("botocore", "http", "bytes", "botocore", boto, RAW, OSS2,
               doc="botocore S3 write_get_object_response, endpoint_url = the sink (SigV4; on plain "
                   "HTTP botocore hashes the payload with SHA-256, on HTTPS it does not)"),
