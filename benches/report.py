@@ -420,16 +420,22 @@ def section_import(im: Dict[str, Any], charts: str, rel: str) -> List[str]:
 
 
 def section_rss(rs: Dict[str, Any], charts: str, rel: str) -> List[str]:
+    rows = {k: v if isinstance(v, list) else [v] for k, v in rs["rows"].items()}
+    n = min(len(v) for v in rows.values())
     out = ["## Peak memory for a file body", "",
            f"A {fmt_size(rs['size'])} file sent as an open file object, each contender in a fresh interpreter after "
-           "one warm-up request; peak RSS (VmHWM, reset before the send) minus RSS before it. Client and sink on "
-           "different CPUs.", "", "| contender | peak RSS growth (MiB) | RSS before (MiB) | GB/s of that send |",
-           "|---|---:|---:|---:|"]
+           "one warm-up request; peak RSS (VmHWM, reset before the send) minus RSS before it; "
+           f"{n} interleaved round(s), median with min-max. Client and sink on different CPUs.", "",
+           "| contender | peak RSS growth (MiB) | min-max | RSS before the send (MiB) | GB/s of that send |",
+           "|---|---:|---:|---:|---:|"]
     items = []
-    for label, r in sorted(rs["rows"].items(), key=lambda kv: kv[1]["growth_mib"]):
-        out.append(f"| {label} | {r['growth_mib']:.1f} | {r['before_mib']:.1f} | {r['gbps']:.2f} |")
-        items.append((label, r["growth_mib"], r["growth_mib"], r["growth_mib"]))
-    name = chart_bars(charts, "rss.png", f"Peak RSS growth sending a {fmt_size(rs['size'])} file (MiB)", "MiB", items)
+    for label, rs_ in sorted(rows.items(), key=lambda kv: med([r["growth_mib"] for r in kv[1]])):
+        g = [r["growth_mib"] for r in rs_]
+        out.append(f"| {label} | {med(g):.1f} | {min(g):.1f}-{max(g):.1f} | "
+                   f"{med([r['before_mib'] for r in rs_]):.1f} | {med([r['gbps'] for r in rs_]):.2f} |")
+        items.append((label, med(g), min(g), max(g)))
+    name = chart_bars(charts, "rss.png", f"Peak RSS growth sending a {fmt_size(rs['size'])} file (MiB; median, "
+                      "min-max)", "MiB", items)
     return out + ["", f"![peak RSS growth]({rel}/{name})", ""]
 
 
@@ -453,11 +459,14 @@ def headline(m: Dict[str, Any]) -> List[str]:
     sizes = sorted(m["sizes"])
     out = ["## Headline", ""]
     picks = [sizes[0]] + ([sizes[-1]] if len(sizes) > 1 else [])
-    for s in picks:
-        rows = [r for r in matrix_rows(m, s) if r["proto"] == "http"]
+    for s, proto in [(p, "http") for p in picks] + [(sizes[0], "https")]:
+        rows = [r for r in matrix_rows(m, s) if r["proto"] == proto]
+        if not rows:
+            continue
         place = m["placement"].get(str(s), {}).get("placement")
         unit = "req/s" if s <= (64 << 10) else "GB/s"
-        out += [f"**{fmt_size(s)}, HTTP, client and sink {'on one CPU' if place == 'together' else 'on two CPUs'}**", "",
+        out += [f"**{fmt_size(s)}, {proto.upper()}, client and sink "
+                f"{'on one CPU' if place == 'together' else 'on two CPUs'}**", "",
                 f"| contender | {unit} | x oss2 | x limit |", "|---|---:|---:|---:|"]
         for r in rows:
             val = fmt_rate(r["rps"]) if unit == "req/s" else fmt_gbps(r["gbps"])
