@@ -181,24 +181,29 @@ class _ProgressBar:
 
 
 def _open_body(path: str) -> Tuple[Any, Optional[int], Any]:
-    """(body, content_length, file to close) for FILE or '-' (a pipe is spooled first)."""
+    """(body, content_length, file to close) for FILE or '-'. What cannot seek (a pipe, a
+    FIFO, ``<(command)``) is spooled first, for the Content-Length OSS requires."""
     if path == "-":
-        stdin = sys.stdin.buffer
+        f = sys.stdin.buffer
+    else:
         try:
-            seekable = stdin.seekable()
-        except (OSError, ValueError):
-            seekable = False
-        if seekable:
-            return stdin, None, None
-        from .fc import _file_chunks, _spool
-
-        body, length = _spool(_file_chunks(stdin))
-        return body, length, body if hasattr(body, "close") else None
+            f = open(path, "rb")
+        except OSError as exc:
+            raise InvalidRequestError(f"{path}: {exc.strerror or exc}", field="file") from None
     try:
-        f = open(path, "rb")
-    except OSError as exc:
-        raise InvalidRequestError(f"{path}: {exc.strerror or exc}", field="file") from None
-    return f, None, f
+        seekable = f.seekable()
+    except (OSError, ValueError):
+        seekable = False
+    if seekable:
+        return f, None, (f if path != "-" else None)
+    from .fc import _file_chunks, _spool
+
+    try:
+        body, length = _spool(_file_chunks(f))
+    finally:
+        if path != "-":
+            f.close()
+    return body, length, (body if hasattr(body, "close") else None)
 
 
 def _send(args: argparse.Namespace) -> int:

@@ -30,6 +30,7 @@ request's ``obj.range``).
 """
 from __future__ import annotations
 
+import contextvars
 import functools
 import json
 import logging
@@ -118,6 +119,22 @@ class ObjectContext:
 
 _client: Any = None
 _client_lock = threading.Lock()
+#: this invocation's credentials (a thread or task of its own per concurrent invocation)
+_invocation: "contextvars.ContextVar[Optional[Credentials]]" = contextvars.ContextVar(
+    "ossfast_fc_credentials", default=None)
+_latest: Optional[Credentials] = None  # the newest seen, for a thread that never called client()
+_known: Dict[Credentials, Credentials] = {}  # one object per distinct value: signers cached by it
+
+
+def _invocation_credentials() -> Credentials:
+    """The instance client's provider: the calling invocation's credentials."""
+    creds = _invocation.get()
+    if creds is None:
+        creds = _latest
+    if creds is None:  # pragma: no cover - client() sets both before the client exists
+        raise InvalidRequestError("fc: no credentials yet; call ossfast.fc.client(context) first",
+                                  field="credentials")
+    return creds
 
 
 def client(context: Any = None, **options: Any) -> Any:
@@ -125,30 +142,33 @@ def client(context: Any = None, **options: Any) -> Any:
     constructor then, and are ignored afterwards).
 
     Every call takes this invocation's credentials from ``context.credentials`` (else the
-    environment) and hands them to the client when they changed, so a long-lived instance
-    keeps signing after its STS credentials rotate, over the same pooled connections.
+    environment) for the requests the calling thread (or asyncio task) makes, so a
+    long-lived instance keeps signing after its STS credentials rotate, concurrent
+    invocations each sign with their own, and pooled connections are kept.
     """
-    global _client
+    global _client, _latest
     creds = Credentials.from_fc_context(context) if context is not None else Credentials.from_env()
-    current = _client
-    if current is None:
-        with _client_lock:
-            if _client is None:
-                from .client import Client
+    with _client_lock:
+        creds = _known.setdefault(creds, creds)
+        if len(_known) > 16:  # credentials rotate: forget the oldest
+            for stale in list(_known)[:-8]:
+                del _known[stale]
+        _invocation.set(creds)
+        _latest = creds
+        if _client is None:
+            from .client import Client
 
-                _client = Client(creds, **options)
-                return _client
-            current = _client
-    if current.credentials != creds:
-        current.credentials = creds
-    return current
+            _client = Client(_invocation_credentials, **options)
+        return _client
 
 
 def _reset_client() -> None:
     """Close and forget the instance's client (tests; a new one is made on next use)."""
-    global _client
+    global _client, _latest
     with _client_lock:
-        old, _client = _client, None
+        old, _client, _latest = _client, None, None
+        _known.clear()
+    _invocation.set(None)
     if old is not None:
         old.close()
 
@@ -290,6 +310,9 @@ def _unsatisfiable() -> Tuple[int, int]:
 # ------------------------------------------------------------------- the request object
 
 
+_LOOPBACK = frozenset({"localhost", "::1"})
+
+
 class _Original:
     """The original object, streamed from the presigned ``inputOssUrl`` (one GET, opened lazily)."""
 
@@ -304,8 +327,12 @@ class _Original:
             import urllib.request  # here: it imports ssl and http.client, which FC cold starts pay for
 
             req = urllib.request.Request(self.url, method="GET")
+            # a loopback URL (the emulator's) never goes through an http_proxy of the environment:
+            # its query is a read signature
+            host = urlsplit(self.url).hostname or ""
+            handlers = [urllib.request.ProxyHandler({})] if host in _LOOPBACK or host.startswith("127.") else []
             try:
-                self.resp = urllib.request.urlopen(req, timeout=self.timeout)  # noqa: S310
+                self.resp = urllib.request.build_opener(*handlers).open(req, timeout=self.timeout)
             except urllib.error.HTTPError as exc:
                 status = exc.code
                 exc.close()
@@ -430,29 +457,34 @@ def _spool(chunks: Any) -> Tuple[Any, int]:
     parts = []
     size = 0
     spill = None
-    for chunk in chunks:
-        if isinstance(chunk, str):
-            raise TypeError("the transform yielded str; yield bytes (encode it first)")
-        chunk = memoryview(chunk).cast("B")
-        if not len(chunk):
-            continue
-        size += len(chunk)
-        if spill is not None:
-            spill.write(chunk)
-            continue
-        parts.append(bytes(chunk))
-        if size > _SPOOL_MEMORY:
-            import tempfile
+    try:
+        for chunk in chunks:
+            if isinstance(chunk, str):
+                raise TypeError("the transform yielded str; yield bytes (encode it first)")
+            chunk = memoryview(chunk).cast("B")
+            if not len(chunk):
+                continue
+            size += len(chunk)
+            if spill is not None:
+                spill.write(chunk)
+                continue
+            parts.append(bytes(chunk))
+            if size > _SPOOL_MEMORY:
+                import tempfile
 
-            spill = tempfile.TemporaryFile(prefix="ossfast-")
-            for part in parts:
-                spill.write(part)
-            parts = []
-    if spill is None:
-        return b"".join(parts), size
-    spill.flush()
-    spill.seek(0)
-    return spill, size
+                spill = tempfile.TemporaryFile(prefix="ossfast-")
+                for part in parts:
+                    spill.write(part)
+                parts = []
+        if spill is None:
+            return b"".join(parts), size
+        spill.flush()
+        spill.seek(0)
+        return spill, size
+    except BaseException:
+        if spill is not None:
+            spill.close()
+        raise
 
 
 def _file_chunks(f: Any) -> Iterator[bytes]:
@@ -535,24 +567,54 @@ def _error_body(status: int, message: str, request_id: str) -> bytes:
 
 class _Plan:
     """What to answer: status, body (with its length, or None for a buffer), forwarded
-    keywords and extra headers."""
+    keywords and extra headers; ``closers``: files to close once it is sent."""
 
-    __slots__ = ("status", "body", "length", "fwd", "headers")
+    __slots__ = ("status", "body", "length", "fwd", "headers", "closers")
 
     def __init__(self, status: int, body: Any = b"", length: Optional[int] = None,
                  fwd: Optional[Dict[str, Any]] = None, headers: Any = None) -> None:
         self.status, self.body, self.length = status, body, length
         self.fwd = fwd or {}
         self.headers = headers
+        self.closers = [body] if hasattr(body, "read") else []
 
     def close(self) -> None:
-        close = getattr(self.body, "close", None)
-        if close is not None and hasattr(self.body, "read"):
-            close()
+        for f in self.closers:
+            close = getattr(f, "close", None)
+            if close is not None:
+                close()
+        self.closers = []
+
+
+_ETAG_SYNTAX = re.compile(r'^(W/)?"[\x21\x23-\x7e\x80-\xff]*"$')
+
+
+def _quoted_etag(value: Any) -> Any:
+    """An entity tag in its quotes: ``abc`` becomes ``"abc"`` (a bare value would never match
+    an If-None-Match); anything else is left for the sender to check."""
+    if isinstance(value, str) and not _ETAG_SYNTAX.match(value) and '"' not in value:
+        return f'"{value}"'
+    return value
+
+
+def _error_plan(status: int, message: str, request_id: str) -> _Plan:
+    return _Plan(status, _error_body(status, message, request_id),
+                 fwd={"content_type": "text/plain; charset=utf-8"})
+
+
+def _identity(func: Callable[..., Any]) -> str:
+    """What names a transform in its derived ETag: its file's name and its qualified name
+    (FC names most functions "handler"; the file tells them apart). The module's name is
+    left out: it depends on how the file was loaded (FC imports "index", a test may not)."""
+    import os
+
+    code = getattr(func, "__code__", None)
+    where = os.path.basename(code.co_filename) if code is not None else type(func).__module__
+    return f"{where}:{getattr(func, '__qualname__', None) or type(func).__qualname__}"
 
 
 class _Transform:
-    """A transform and what names its output: (qualified name, version, derive ETags?)."""
+    """A transform and what names its output: (identity, version, derive ETags?)."""
 
     def __init__(self, func: Callable[..., Any], version: str, etag: bool) -> None:
         if not callable(func):
@@ -560,9 +622,7 @@ class _Transform:
         if not isinstance(version, str):
             raise TypeError("fc.handler: version must be a str")
         self.func = func
-        # the qualified name alone: the module's name depends on how the file was loaded (FC
-        # imports "index", a test may load it under another name), the ETag must not
-        self.name = getattr(func, "__qualname__", None) or type(func).__qualname__
+        self.name = _identity(func)
         self.version = version
         self.etag = etag
 
@@ -585,16 +645,20 @@ class _Transform:
         except Abort as exc:
             status = exc.status if exc.status in _ERROR_STATUS else 500
             log.warning("transform %s refused the request: %s", self.name, exc)
-            return _Plan(status, _error_body(status, exc.message, request_id),
-                         fwd={"content_type": "text/plain; charset=utf-8"})
+            return _error_plan(status, exc.message, request_id)
         except Exception:
             log.exception("transform %s failed", self.name)
-            return _Plan(500, _error_body(500, "", request_id),
-                         fwd={"content_type": "text/plain; charset=utf-8"})
+            return _error_plan(500, "", request_id)
         if not self.etag and obj._original.opened:  # the transform read the original
             _inherit(obj.headers, inherited)
-        plan = _Plan(response.status, body, length, {**inherited, **response.forwarded()},
-                     response.headers)
+        if response.status not in (200, 206):
+            inherited = {}  # the original's headers describe the object, not an error or redirect
+        fwd = {**inherited, **response.forwarded()}
+        if "etag" in fwd:
+            fwd["etag"] = _quoted_etag(fwd["etag"])
+        plan = _Plan(response.status, body, length, fwd, response.headers)
+        if hasattr(response.body, "read") and response.body is not body:
+            plan.closers.append(response.body)  # spooled: the transform's own file
         if plan.status == 200 and obj.range and response.content_range is None:
             _range_plan(plan, obj.range)
         return plan
@@ -626,6 +690,24 @@ def _range_plan(plan: _Plan, range_header: str) -> None:
     plan.fwd.setdefault("accept_ranges", "bytes")
 
 
+def _prepare(sender: Any, ctx: "ObjectContext", plan: _Plan, request_id: str) -> Tuple[Any, _Plan]:
+    """The request for a plan, checked by the sender before any byte goes out; a plan the
+    sender refuses (the transform's bad status, header or length) becomes a 500, so the
+    client is still answered."""
+    try:
+        return sender.prepare(ctx.output_route, ctx.output_token, plan.status, plan.body,
+                              content_length=plan.length, headers=plan.headers, **plan.fwd), plan
+    except (InvalidRequestError, TypeError) as exc:
+        field = getattr(exc, "field", None)
+        if field and field.startswith("getObjectContext") or field in ("route", "token", "credentials"):
+            raise  # the event's or the keys' fault: no answer can be signed
+        log.error("the transform's response cannot be sent (%s); answering 500", exc)
+        plan.close()
+        plan = _error_plan(500, "", request_id)
+        return sender.prepare(ctx.output_route, ctx.output_token, plan.status, plan.body,
+                              **plan.fwd), plan
+
+
 def handler(func: Optional[Callable[..., Any]] = None, *, version: str = "", etag: bool = True,
             timeout: float = 60.0, client_options: Optional[Mapping[str, Any]] = None) -> Any:
     """Make ``handler(event, context)`` for FC from ``transform(obj) -> body or Response``.
@@ -646,13 +728,13 @@ def handler(func: Optional[Callable[..., Any]] = None, *, version: str = "", eta
     def fc_handler(event: Any, context: Any = None) -> Dict[str, Any]:
         ctx = ObjectContext.from_event(event)
         sender = client(context, **options)
+        request_id = str(getattr(context, "request_id", "") or "")
         obj = ObjectRequest(ctx, context, _Original(ctx.input_oss_url, timeout))
         try:
-            plan = transform.plan(obj, str(getattr(context, "request_id", "") or ""))
+            plan = transform.plan(obj, request_id)
             try:
-                result = sender.write_get_object_response(
-                    ctx.output_route, ctx.output_token, plan.status, plan.body,
-                    content_length=plan.length, headers=plan.headers, **plan.fwd)
+                prepared, plan = _prepare(sender, ctx, plan, request_id)
+                result = sender.send(prepared)
             finally:
                 plan.close()
         finally:
@@ -690,32 +772,61 @@ def run_local(transform: Callable[..., Any], path: str, *, range: Optional[str] 
     user = dict(headers or {})
     if range is not None:
         user["Range"] = range
-    event = {"getObjectContext": {"inputOssUrl": "file://" + path, "outputRoute": "local",
+    event = {"getObjectContext": {"inputOssUrl": "file://" + path, "outputRoute": _LOCAL_ROUTE,
                                   "outputToken": "local"},
              "userRequest": {"url": "local", "headers": user}}
-    obj = ObjectRequest(ObjectContext.from_event(event), None, _LocalOriginal(path))
+    ctx = ObjectContext.from_event(event)
+    obj = ObjectRequest(ctx, None, _LocalOriginal(path))
     try:
         plan = spec.plan(obj, "local")
         try:
-            body = plan.body
-            if isinstance(body, (bytes, bytearray, memoryview)):
-                chunks: Any = (body,)
-            elif hasattr(body, "read"):
-                chunks = _file_chunks(body) if plan.length is None else _slice_iter(
-                    _file_chunks(body), 0, plan.length)
-            else:
-                chunks = body
+            # the body gathered first (bounded: spooled past 8 MiB), so the sender's checks
+            # can run on it as they do in the handler
+            body, size = _spool(_plan_chunks(plan))
+            if plan.length is not None and size != plan.length:
+                raise OssfastError(
+                    f"the transform's body has {size} bytes but declares content_length={plan.length}: "
+                    "the handler's WriteGetObjectResponse would fail mid-body")
+            plan.close()
+            plan = _Plan(plan.status, body, None if isinstance(body, bytes) else size, plan.fwd,
+                         plan.headers)
+            plan = _prepare(_local_sender(), ctx, plan, "local")[1]
             if out is None:
-                data = b"".join(bytes(c) for c in chunks)
+                data = b"".join(bytes(c) for c in _plan_chunks(plan))
             else:
                 data = b""
-                for chunk in chunks:
+                for chunk in _plan_chunks(plan):
                     out.write(chunk)
         finally:
             plan.close()
     finally:
         obj.close()
     return LocalResult(plan.status, dict(plan.fwd), data)
+
+
+_LOCAL_ROUTE = "fc-ap-01-0000000000000000-opap.oss-cn-hangzhou-internal.oss-object-process.aliyuncs.com"
+_local: Any = None
+
+
+def _local_sender() -> Any:
+    """A client that only prepares (never connects): run_local's checks are the sender's."""
+    global _local
+    if _local is None:
+        from .client import Client
+
+        _local = Client(Credentials("local", "local"), signature_version="v1",
+                        endpoint="http://127.0.0.1:9")
+    return _local
+
+
+def _plan_chunks(plan: _Plan) -> Iterator[Any]:
+    body = plan.body
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        return iter((body,))
+    if hasattr(body, "read"):
+        chunks = _file_chunks(body)
+        return chunks if plan.length is None else _slice_iter(chunks, 0, plan.length)
+    return iter(body)
 
 
 _ERROR_STATUS = frozenset({400, 401, 403, 404, 405, 409, 411, 412, 416, 500, 503})

@@ -19,7 +19,7 @@ ROUTE = "fc-ap-01-1234-opap.oss-cn-hangzhou-internal.oss-object-process.aliyuncs
 @pytest.fixture
 def env(monkeypatch, recording_server):
     monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "ak")
-    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "sk")
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "SeCrEtKeY")
     monkeypatch.setenv("ALIBABA_CLOUD_SECURITY_TOKEN", "sts")
     monkeypatch.setenv("OSSFAST_ENDPOINT", recording_server.url)
     return recording_server
@@ -96,7 +96,7 @@ def test_server_error_exits_1_and_names_the_code(env, tmp_path, capsys):
     path.write_bytes(b"x")
     assert run("send", "--route", ROUTE, "--token", "t", "--progress", "never", str(path)) == 1
     err = capsys.readouterr().err
-    assert "AccessDenied" in err and "sk" not in err.replace("ask", "")
+    assert "AccessDenied" in err and "SeCrEtKeY" not in err
 
 
 def test_stdin_pipe_is_spooled_and_sent_with_its_length(env):
@@ -130,3 +130,45 @@ def test_installed_command():
         pytest.skip("the ossfast command is not installed in this environment")
     proc = subprocess.run([exe, "--version"], capture_output=True, timeout=60)
     assert proc.returncode == 0 and proc.stdout.decode().strip() == f"ossfast {ossfast.__version__}"
+
+
+def test_a_fifo_is_spooled(env, tmp_path):
+    import threading
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    body = os.urandom(50_000)
+
+    def feed():
+        with open(fifo, "wb") as f:
+            f.write(body)
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    try:
+        assert run("send", "--route", ROUTE, "--token", "t", str(fifo)) == 0
+    finally:
+        writer.join(10)
+    req = env.wait_for(1)[0]
+    assert req.header("Content-Length") == str(len(body)) and req.crc64 == ossfast.crc64(body)
+
+
+def test_emulate_on_a_busy_port_says_so_in_one_line(tmp_path, capsys):
+    import socket
+
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    try:
+        code = run("emulate", "--root", str(tmp_path), "--handler", "examples/uppercase.py:handler",
+                   "--port", str(busy.getsockname()[1]))
+    finally:
+        busy.close()
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "cannot listen" in err and "Traceback" not in err
+
+
+def test_emulate_without_a_root(tmp_path, capsys):
+    assert run("emulate", "--root", str(tmp_path / "nope"), "--handler", "x:y") == 2
+    assert "not a directory" in capsys.readouterr().err

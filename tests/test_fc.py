@@ -110,7 +110,7 @@ def test_bytes_transform_forwards_derived_etag_and_original_headers(origin, fc_e
     assert req.body == data.upper()
     assert req.header("x-oss-fwd-status") == "200"
     assert req.header("x-oss-request-token") == "tok-1"
-    name = upper.__qualname__
+    name = "test_fc.py:upper"  # the file's name and the qualified name
     assert fwd(req, "ETag") == fc.derive_etag(etag_of(data), name, "")
     assert fwd(req, "Last-Modified") == LAST_MODIFIED
     assert fwd(req, "Content-Type") == "text/plain"
@@ -343,8 +343,8 @@ def test_run_local_answers_as_the_handler_does(origin, fc_env, tmp_path):
     handler = fc.handler(version="7")(upper)
     local = fc.run_local(handler, str(path))
     assert (local.status, local.body) == (200, data.upper())
-    assert local.headers["etag"] == fc.derive_etag(local.headers and '"%s"' % hashlib.md5(data).hexdigest().upper(),
-                                                   handler.transform.name, "7")
+    original_etag = '"%s"' % hashlib.md5(data).hexdigest().upper()
+    assert local.headers["etag"] == fc.derive_etag(original_etag, "test_fc.py:upper", "7")
     part = fc.run_local(handler, str(path), range="bytes=3-9")
     assert (part.status, part.body) == (206, data.upper()[3:10])
     assert part.headers["content_range"] == f"bytes 3-9/{len(data)}"
@@ -353,3 +353,119 @@ def test_run_local_answers_as_the_handler_does(origin, fc_env, tmp_path):
     # a plain transform, not decorated, with its own settings
     plain = fc.run_local(lambda obj: obj.read()[::-1], str(path), etag=False)
     assert (plain.status, plain.body) == (200, data[::-1]) and "etag" not in plain.headers
+
+
+@pytest.mark.parametrize("response", [
+    lambda: fc.Response(201, b"created?"),
+    lambda: fc.Response(200, b"x", content_type="a\r\nb"),
+    lambda: fc.Response(200, iter([b"abc"]), content_length=0),
+    lambda: fc.Response(200, iter([]), content_length=5),
+    lambda: fc.Response(206, b"abc"),  # 206 without Content-Range
+], ids=["status", "header", "long-iterator", "short-iterator", "206-no-range"])
+def test_a_response_the_sender_refuses_still_answers_500(origin, fc_env, response, caplog):
+    reply = fc.handler(lambda obj: response())(event(origin), context(request_id="rid-5"))
+    req = fc_env.wait_for(1)[0]
+    assert req.header("x-oss-fwd-status") == "500" and reply["status"] == 500
+    assert b"rid-5" in req.body and "cannot be sent" in caplog.text
+
+
+def test_concurrent_invocations_each_sign_with_their_own_credentials(origin, fc_env):
+    barrier = threading.Barrier(2, timeout=10)
+    errors = []
+
+    def invoke(n):
+        try:
+            ctx = context(f"ak-{n}", f"sk-{n}", f"sts-{n}")
+            sender = fc.client(ctx)
+            barrier.wait()  # both have called fc.client before either sends
+            sender.write_get_object_response(ROUTE, f"tok-{n}", 200, b"x")
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=invoke, args=(n,)) for n in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for req in fc_env.wait_for(2):
+        n = req.header("x-oss-request-token")[-1]
+        assert f"Credential=ak-{n}/" in req.header("Authorization")
+        assert req.header("x-oss-security-token") == f"sts-{n}"
+
+
+def test_error_responses_do_not_inherit_the_originals_headers(origin, fc_env):
+    fc.handler(lambda obj: fc.Response(404, b"not here"))(event(origin), context())
+    req = fc_env.wait_for(1)[0]
+    assert req.header("x-oss-fwd-status") == "404" and req.body == b"not here"
+    for name in ("ETag", "Last-Modified", "Content-Type"):
+        assert fwd(req, name) is None, name
+
+
+def test_transforms_named_alike_in_different_files_get_different_etags(tmp_path):
+    funcs = []
+    for name in ("one", "two"):
+        path = tmp_path / f"{name}.py"
+        path.write_text("def handler(obj):\n    return b''\n")
+        namespace = {}
+        exec(compile(path.read_text(), str(path), "exec"), namespace)
+        funcs.append(namespace["handler"])
+    names = [fc.handler(f).transform.name for f in funcs]
+    assert names == ["one.py:handler", "two.py:handler"]
+    assert fc.derive_etag('"e"', names[0]) != fc.derive_etag('"e"', names[1])
+
+
+def test_a_bare_etag_is_quoted(origin, fc_env):
+    fc.handler(lambda obj: fc.Response(200, b"x", etag="abc"))(event(origin), context())
+    assert fwd(fc_env.wait_for(1)[0], "ETag") == '"abc"'
+
+
+class Unseekable(io.RawIOBase):
+    def __init__(self, data):
+        self.inner = io.BytesIO(data)
+
+    def readable(self):
+        return True
+
+    def readinto(self, b):
+        return self.inner.readinto(b)
+
+
+@pytest.mark.parametrize("rng", [None, "bytes=2-6"])
+def test_the_transforms_file_is_closed_after_sending(origin, fc_env, rng):
+    files = []
+
+    def transform(obj):
+        f = Unseekable(b"0123456789")
+        files.append(f)
+        return fc.Response(200, f, content_length=10)
+
+    fc.handler(transform)(event(origin, headers={"Range": rng} if rng else {}), context())
+    req = fc_env.wait_for(1)[0]
+    assert req.body == (b"23456" if rng else b"0123456789")
+    assert files[0].closed
+
+
+def test_spooled_file_is_closed_when_the_iterator_fails(monkeypatch):
+    import tempfile
+
+    spills = []
+    real = tempfile.TemporaryFile
+    monkeypatch.setattr(tempfile, "TemporaryFile", lambda **kw: spills.append(real(**kw)) or spills[-1])
+    monkeypatch.setattr(fc, "_SPOOL_MEMORY", 10)
+
+    def chunks():
+        yield b"x" * 20
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        fc._spool(chunks())
+    assert spills and spills[0].closed
+
+
+def test_run_local_matches_the_handlers_refusals(tmp_path):
+    path = tmp_path / "f"
+    path.write_bytes(b"abc")
+    assert fc.run_local(lambda obj: fc.Response(201, b"x"), str(path)).status == 500
+    with pytest.raises(ossfast.OssfastError, match="content_length"):
+        fc.run_local(lambda obj: fc.Response(200, iter([b"ab", b"cd"]), content_length=3), str(path))

@@ -126,8 +126,10 @@ class EmulatorConfig:
             raise InvalidRequestError(f"root: {os.fspath(root)!r} is not a directory", "root")
         self.root = real
         if isinstance(handler, str):
+            # imported by resolve_handler() once the function's environment is set, as FC
+            # imports a function's module with its variables already in place
             self.handler_name = handler
-            self.handler: Handler = load_handler(handler)
+            self.handler: Optional[Handler] = None
         elif callable(handler):
             self.handler = handler
             self.handler_name = (f"{getattr(handler, '__module__', '?')}:"
@@ -159,6 +161,12 @@ class EmulatorConfig:
             raise InvalidRequestError(f"url_lifetime: expected a positive int, not {lifetime!r}",
                                       "url_lifetime")
         self.url_lifetime = lifetime
+
+    def resolve_handler(self) -> Handler:
+        """The handler, imported now if it was given by name."""
+        if self.handler is None:
+            self.handler = load_handler(self.handler_name)
+        return self.handler
 
     def __repr__(self) -> str:
         return (f"EmulatorConfig(root={self.root!r}, handler={self.handler_name!r}, host={self.host!r}, "

@@ -22,6 +22,7 @@ from typing import Any, Callable, Dict, Optional, Union
 from aiohttp import web
 
 from ..credentials import Credentials
+from ..errors import InvalidRequestError
 from .app import MAX_HEADERS, STATE, State, make_app
 from .config import EmulatorConfig, Handler
 
@@ -38,7 +39,12 @@ ENV_VARS = ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
 
 
 def _listen(host: str, port: int) -> socket.socket:
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    """A listening socket; a host that does not resolve or a port in use is an
+    InvalidRequestError that says so (the command line prints it in one line)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as exc:
+        raise InvalidRequestError(f"host: cannot resolve {host!r} ({exc.strerror or exc})", "host") from None
     family, _, _, _, address = infos[0]
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
@@ -46,6 +52,10 @@ def _listen(host: str, port: int) -> socket.socket:
         sock.bind(address)
         sock.listen(128)
         sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        raise InvalidRequestError(f"port: cannot listen on {host}:{port} ({exc.strerror or exc})",
+                                  "port") from None
     except BaseException:
         sock.close()
         raise
@@ -63,12 +73,12 @@ def _url(sock: socket.socket) -> str:
     return f"http://{host}:{port}"
 
 
-def _function_env(state: State, url: str) -> Dict[str, Optional[str]]:
-    creds = state.credentials
+def _function_env(config: EmulatorConfig, url: str) -> Dict[str, Optional[str]]:
+    creds = config.credentials
     return {"ALIBABA_CLOUD_ACCESS_KEY_ID": creds.access_key_id,
             "ALIBABA_CLOUD_ACCESS_KEY_SECRET": creds.access_key_secret,
             "ALIBABA_CLOUD_SECURITY_TOKEN": creds.security_token,
-            "FC_REGION": state.region, "OSSFAST_ENDPOINT": url}
+            "FC_REGION": config.region, "OSSFAST_ENDPOINT": url}
 
 
 def _set_env(values: Dict[str, Optional[str]]) -> Dict[str, Optional[str]]:
@@ -142,13 +152,20 @@ class Emulator:
             raise RuntimeError("the emulator is already started")
         sock = _listen(self.config.host, self.config.port)
         self.url = _url(sock)
-        self._app = make_app(self.config)
+        # the function's environment first, then its module is imported (as FC does)
+        self._saved_env = _set_env(_function_env(self.config, self.url))
+        try:
+            self.config.resolve_handler()
+            self._app = make_app(self.config)
+        except BaseException:
+            sock.close()
+            self._restore_env()
+            raise
         self.state.base_url = self.url
         loop = asyncio.new_event_loop()
         ready = threading.Event()
         failed: list = []
         self._loop = loop
-        self._saved_env = _set_env(_function_env(self.state, self.url))
         self._thread = threading.Thread(target=self._run, args=(loop, sock, ready, failed),
                                         name=f"ossfast-emulator:{sock.getsockname()[1]}", daemon=True)
         self._thread.start()
@@ -249,14 +266,20 @@ async def _serve(config: EmulatorConfig, ready: Optional[Callable[[str], Any]]) 
     loop = asyncio.get_running_loop()
     sock = _listen(config.host, config.port)
     url = _url(sock)
-    app = make_app(config)
+    saved = _set_env(_function_env(config, url))  # before the handler's module is imported
+    try:
+        config.resolve_handler()
+        app = make_app(config)
+    except BaseException:
+        sock.close()
+        _set_env(saved)
+        raise
     state = app[STATE]
     state.base_url = url
     runner = web.AppRunner(app, handle_signals=False, access_log=None,
                            shutdown_timeout=SHUTDOWN_TIMEOUT, **SERVER_LIMITS)
     stop = asyncio.Event()
     signals = []
-    saved = _set_env(_function_env(state, url))
     try:
         await runner.setup()
         await web.SockSite(runner, sock).start()
