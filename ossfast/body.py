@@ -15,6 +15,7 @@ A body is classified once, before any byte is sent:
 """
 from __future__ import annotations
 
+import fcntl
 import io
 import os
 import stat
@@ -81,7 +82,16 @@ class FileBody(Body):
         closed = getattr(fobj, "closed", False)
         if closed:
             raise InvalidRequestError("body: the file is closed", field="body")
+        readable = getattr(fobj, "readable", None)
+        try:
+            ok = readable() if readable is not None else True
+        except (OSError, ValueError):
+            ok = False
+        if not ok:
+            raise InvalidRequestError("body: the file is not open for reading (open it with 'rb')",
+                                      field="body")
         self.fd: Optional[int] = None
+        write_only = False
         self.start = 0
         size: Optional[int] = None
         try:
@@ -89,9 +99,13 @@ class FileBody(Body):
             st = os.fstat(fd)
             if stat.S_ISREG(st.st_mode):
                 self.fd = fd
+                write_only = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_WRONLY
                 size = st.st_size
         except (AttributeError, OSError, io.UnsupportedOperation, ValueError):
             self.fd = None
+        if write_only:
+            raise InvalidRequestError("body: the file is not open for reading (open it with 'rb')",
+                                      field="body")
         seekable = False
         try:
             seekable = bool(fobj.seekable())

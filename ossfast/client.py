@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
+import math
 import os
 import random
 import threading
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, Mapping, NoReturn, Optional, Tuple, Union
 from urllib.parse import urlsplit
 
+from . import _policy
 from . import body as _body
 from . import request as _request
 from . import transport as _transport
@@ -24,11 +26,16 @@ _DEBUG = logging.DEBUG
 log = logging.getLogger("ossfast")
 
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
+#: the longest wait between two attempts a Retry may ask for (seconds)
+MAX_BACKOFF = 300.0
 
 
 @dataclass(frozen=True)
 class Retry:
     """Retry policy: at most ``total`` retries, exponential backoff with full jitter.
+
+    The wait before retry ``n`` (from 0) is uniform in ``[0, min(max_backoff, backoff * 2**n)]``
+    seconds; ``0 <= backoff <= max_backoff <= 300``, both finite.
 
     Retries happen only when they cannot deliver a body twice behind the
     caller's back: the connection failed before any request byte was sent; a
@@ -49,8 +56,15 @@ class Retry:
         if isinstance(self.total, bool) or not isinstance(self.total, int) or self.total < 0:
             raise InvalidRequestError(f"retries: total must be an int >= 0, not {self.total!r}",
                                       field="retries")
-        if not (0 <= self.backoff <= self.max_backoff):
-            raise InvalidRequestError("retries: need 0 <= backoff <= max_backoff", field="retries")
+        for name in ("backoff", "max_backoff"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise InvalidRequestError(f"retries: {name} must be finite seconds, not {value!r}",
+                                          field="retries")
+        if not (0 <= self.backoff <= self.max_backoff <= MAX_BACKOFF):
+            raise InvalidRequestError(f"retries: need 0 <= backoff <= max_backoff <= {MAX_BACKOFF:g} seconds, "
+                                      f"not backoff={self.backoff!r}, max_backoff={self.max_backoff!r}",
+                                      field="retries")
 
     @classmethod
     def of(cls, value: Union["Retry", int, None]) -> "Retry":
@@ -340,35 +354,55 @@ class Client:
                               date=date, signer=signer)
 
     # -------------------------------------------------------------- sending
-    def write_get_object_response(self, route: str, token: str, status: Any = 200, body: Any = b"", *,
-                                  progress: Optional[Callable[[int, int], Any]] = None,
-                                  **kwargs: Any) -> Result:
+    def write_get_object_response(
+            self, route: str, token: str, status: Any = 200, body: Any = b"", *,
+            accept_ranges: Optional[str] = None, cache_control: Optional[str] = None,
+            content_disposition: Optional[str] = None, content_encoding: Optional[str] = None,
+            content_language: Optional[str] = None, content_range: Optional[str] = None,
+            content_type: Optional[str] = None, etag: Optional[str] = None, expires: Any = None,
+            last_modified: Any = None, headers: Any = None, content_length: Optional[int] = None,
+            content_md5: Any = False, progress: Optional[Callable[[int, int], Any]] = None) -> Result:
         """Send the transformed object back to OSS; returns a Result or raises.
 
-        Keywords: the ten forwarded headers (accept_ranges ... last_modified),
-        headers, content_length, content_md5, progress. See DESIGN.md.
+        ``route`` and ``token``: outputRoute and outputToken of the FC event. ``status``: the
+        status OSS forwards to the waiting client. ``body``: bytes-like, a binary file, or an
+        iterable of buffers (with ``content_length``). The ten keywords ``accept_ranges`` ...
+        ``last_modified`` become the forwarded ``x-oss-fwd-header-*`` headers; ``headers``:
+        other request headers; ``content_md5``: True (computed) or the base64 value;
+        ``progress(bytes_sent, total)``: called at most once per 4 MiB, and with 0 again when a
+        retry sends the body anew. Success: OSS answered 2xx after the whole body was written.
         """
-        if progress is None and type(body) is bytes and len(body) <= _FAST_BODY:
+        if (progress is None and type(body) is bytes and len(body) <= _FAST_BODY and headers is None
+                and content_length is None and content_md5 is False and content_range is None):
             # The common case in one C call: a known route, a plain status, a small bytes body,
             # forwarded headers at most. Anything unusual (and any error) goes the general way,
             # which says what is wrong, in prepare()'s order.
             lane = (self._keys if self._provider is None else self._keys_now()).lanes.get(route) \
                 if type(route) is str else None
             if (lane is not None and type(status) is int and status in _FAST_STATUS
-                    and type(token) is str and len(token) <= _MAX_TOKEN
-                    and (not kwargs or _FAST_KW.issuperset(kwargs))):
+                    and type(token) is str and len(token) <= _MAX_TOKEN):
                 try:
-                    head, crc = lane[2](token.encode("ascii"), status, body,
-                                        _request.fwd_block(kwargs) if kwargs else b"")
+                    if (accept_ranges is None and cache_control is None and content_disposition is None
+                            and content_encoding is None and content_language is None
+                            and content_type is None and etag is None and expires is None
+                            and last_modified is None):
+                        fwd = b""
+                    else:
+                        fwd = _request.fwd_values((
+                            accept_ranges, cache_control, content_disposition, content_encoding,
+                            content_language, None, content_type, etag, expires, last_modified))
+                    head, crc = lane[2](token.encode("ascii"), status, body, fwd)
                 except (UnicodeEncodeError, InvalidRequestError):
                     pass
                 else:
                     if len(head) <= _request.MAX_HEAD:
                         return self._send_small(route, status, head, body, crc)
-        if "date" in kwargs:
-            raise TypeError("write_get_object_response() got an unexpected keyword argument 'date' "
-                            "(use prepare(..., date=...) then send())")
-        return self.send(self.prepare(route, token, status, body, progress=progress, **kwargs), progress)
+        return self.send(self.prepare(
+            route, token, status, body, accept_ranges=accept_ranges, cache_control=cache_control,
+            content_disposition=content_disposition, content_encoding=content_encoding,
+            content_language=content_language, content_range=content_range, content_type=content_type,
+            etag=etag, expires=expires, last_modified=last_modified, headers=headers,
+            content_length=content_length, content_md5=content_md5, progress=progress), progress)
 
     def send(self, prepared: _request.PreparedRequest,
              progress: Optional[Callable[[int, int], Any]] = None) -> Result:
@@ -381,7 +415,7 @@ class Client:
         return (self.scheme, route, 443 if self.scheme == "https" else 80)
 
     def _send(self, prepared: _request.PreparedRequest, progress: Optional[Callable[[int, int], Any]],
-              start: float, failed: Optional["_RetryableError"]) -> Result:
+              start: float, failed: Optional["_AttemptFailed"]) -> Result:
         """The attempts and the retry policy. ``failed``: how attempt 0 failed when the fast
         path made it (the loop then goes on from attempt 1)."""
         key = self._key(prepared.route)
@@ -395,16 +429,21 @@ class Client:
                         exc, failed = failed, None
                         raise exc
                     return self._attempt(key, prepared, progress, start, attempt)
-                except _RetryableError as exc:
-                    if attempt >= retry.total or not exc.allowed(body):
+                except _AttemptFailed as exc:
+                    reason = _policy.retry_reason(exc.attempt, replayable=body.replayable,
+                                                  retries_made=attempt, total=retry.total,
+                                                  statuses=retry.statuses)
+                    if reason is None:
                         raise exc.error from None
                     delay = retry.delay(attempt)
                     attempt += 1
                     log.info("retrying WriteGetObjectResponse to %s (attempt %d of %d) in %.3fs: %s",
-                             prepared.route, attempt + 1, retry.total + 1, delay, exc.reason)
+                             prepared.route, attempt + 1, retry.total + 1, delay, reason)
                     if body.replayable:
                         body.rewind()
                     time.sleep(delay)
+                    if progress is not None and body.length:
+                        progress(0, body.length)  # the body starts again from its first byte
         finally:
             body.close()
 
@@ -454,7 +493,7 @@ class Client:
         out = _transport.SendOutcome.whole(len(head), len(data), crc)
         try:
             return self._finish(conn, resp, prepared, out, start, 0, True)
-        except _RetryableError as exc:
+        except _AttemptFailed as exc:
             return self._send(prepared, None, start, exc)
         finally:
             prepared.body.close()
@@ -474,11 +513,11 @@ class Client:
         try:
             def send_it() -> _transport.SendOutcome:
                 out = _transport.SendOutcome()
-                _transport.send_rest(conn, head, data, out, crc, sent, error)
+                _transport.send_rest(conn, head, data, out, crc, sent, error, self._timeout.read)
                 return out
 
             return self._exchange(conn, send_it, prepared, start, 0, True)
-        except _RetryableError as exc:
+        except _AttemptFailed as exc:
             return self._send(prepared, None, start, exc)
         finally:
             prepared.body.close()
@@ -488,10 +527,9 @@ class Client:
         try:
             conn, reused = self._pool.acquire(key, self._timeout)
         except TransportError as exc:
-            if isinstance(exc, _transport.CertificateError) or self._pool.closed:
-                raise  # retrying cannot help
-            # Nothing of the request left: always safe to retry.
-            raise _RetryableError(exc, f"connect failed: {exc}", needs_replay=False) from None
+            raise _AttemptFailed(exc, _policy.Attempt(
+                connected=False, certificate_rejected=isinstance(exc, _transport.CertificateError),
+                client_closed=self._pool.closed, detail=str(exc))) from None
         return self._exchange(conn, lambda: _transport.send_request(conn, prepared.head, prepared.body, progress),
                               prepared, start, attempt, reused)
 
@@ -510,7 +548,7 @@ class Client:
         return self._finish(conn, resp, prepared, outcome, start, attempt, reused)
 
     def _send_failed(self, conn: _transport.Connection, exc: TransportError, reused: bool) -> NoReturn:
-        """Sending failed: close the connection and raise what the retry policy needs."""
+        """Sending failed: close the connection and report what happened to the retry policy."""
         timeout = self._timeout
         # A reply sent before the server stopped reading is already here: no waiting
         # for one after a timeout, and only a moment after a reset.
@@ -519,16 +557,11 @@ class Client:
             wait=0.0 if isinstance(exc, TimeoutError) else min(0.25, timeout.read)) \
             if exc.request_sent else None
         conn.close(abort=True)
-        if early is not None and early.status >= 300:
-            err = parse_error(early.status, early.body, early.headers)
-            if early.status in self._retry.statuses:
-                raise _RetryableError(err, f"server answered {early.status} before reading "
-                                      "the whole body", needs_replay=True) from None
-            raise err from None
-        if reused:
-            raise _RetryableError(exc, f"stale pooled connection: {exc}",
-                                  needs_replay=exc.request_sent) from None
-        raise exc
+        if early is not None and early.status >= 300:  # the server's answer is the error to show
+            raise _AttemptFailed(parse_error(early.status, early.body, early.headers), _policy.Attempt(
+                True, reused, exc.request_sent, True, early.status, detail=str(exc))) from None
+        raise _AttemptFailed(exc, _policy.Attempt(True, reused, exc.request_sent, True, 0,
+                                                  detail=str(exc))) from None
 
     def _read(self, conn: _transport.Connection, outcome: _transport.SendOutcome) -> _transport.Response:
         try:
@@ -550,10 +583,8 @@ class Client:
             conn.close()
         elapsed = time.perf_counter() - start
         if not 200 <= resp.status < 300:
-            err = parse_error(resp.status, resp.body, resp.headers)
-            if resp.status in self._retry.statuses:
-                raise _RetryableError(err, f"server answered {resp.status}", needs_replay=True)
-            raise err
+            raise _AttemptFailed(parse_error(resp.status, resp.body, resp.headers),
+                                 _policy.Attempt(True, reused, True, False, resp.status))
         result = Result(resp.status, None, resp, outcome.body_sent, outcome.crc64, elapsed, attempt + 1,
                         reused)
         if log.isEnabledFor(logging.DEBUG):
@@ -577,25 +608,20 @@ class Client:
         self.close()
 
 
-class _RetryableError(Exception):
-    """Internal: an attempt failed in a way the retry policy may repeat."""
+class _AttemptFailed(Exception):
+    """Internal: an attempt failed; ``error`` is what the caller sees unless the retry policy
+    (_policy.retry_reason) repeats the attempt, judging by ``attempt``'s facts."""
 
-    def __init__(self, error: Exception, reason: str, needs_replay: bool) -> None:
-        super().__init__(reason)
+    def __init__(self, error: Exception, attempt: _policy.Attempt) -> None:
+        super().__init__(attempt.detail)
         self.error = error
-        self.reason = reason
-        self.needs_replay = needs_replay
-
-    def allowed(self, body: Any) -> bool:
-        return (not self.needs_replay) or body.replayable
+        self.attempt = attempt
 
 
 #: the fast path's bodies and statuses (206 needs a Content-Range, 304 no body: both go the general way)
 _FAST_BODY = 64 * 1024
 _MAX_TOKEN = _request.MAX_HEADER_VALUE
 _FAST_STATUS = _request.ALLOWED_STATUS - {206, 304}
-#: the keyword arguments the fast path takes: forwarded headers but Content-Range (206/416 only)
-_FAST_KW = frozenset(kw for kw, _ in _request.FWD_HEADERS) - {"content_range"}
 
 #: how many distinct Credentials keep their signers (an FC instance alternates between few)
 _KEY_SETS = 8
@@ -643,7 +669,18 @@ def default_client() -> Client:
     return _default_client
 
 
-def write_get_object_response(route: str, token: str, status: Any = 200, body: Any = b"",
-                              **kwargs: Any) -> Result:
-    """``Client().write_get_object_response`` on a shared client configured from the environment."""
-    return default_client().write_get_object_response(route, token, status, body, **kwargs)
+def write_get_object_response(
+        route: str, token: str, status: Any = 200, body: Any = b"", *,
+        accept_ranges: Optional[str] = None, cache_control: Optional[str] = None,
+        content_disposition: Optional[str] = None, content_encoding: Optional[str] = None,
+        content_language: Optional[str] = None, content_range: Optional[str] = None,
+        content_type: Optional[str] = None, etag: Optional[str] = None, expires: Any = None,
+        last_modified: Any = None, headers: Any = None, content_length: Optional[int] = None,
+        content_md5: Any = False, progress: Optional[Callable[[int, int], Any]] = None) -> Result:
+    """``Client.write_get_object_response`` on a shared client configured from the environment."""
+    return default_client().write_get_object_response(
+        route, token, status, body, accept_ranges=accept_ranges, cache_control=cache_control,
+        content_disposition=content_disposition, content_encoding=content_encoding,
+        content_language=content_language, content_range=content_range, content_type=content_type,
+        etag=etag, expires=expires, last_modified=last_modified, headers=headers,
+        content_length=content_length, content_md5=content_md5, progress=progress)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from email.utils import parsedate_to_datetime
 from typing import Any, Iterable, List, Mapping, Optional, Tuple
 from urllib.parse import quote
 
@@ -57,6 +56,16 @@ _MANAGED = frozenset({
     "keep-alive", "proxy-connection",
 } | {h.lower() for _, h in FWD_HEADERS})
 
+#: how to set each header ossfast writes itself (said when ``headers`` tries to)
+_MANAGED_HINT = {
+    "content-length": "pass content_length=...", "content-md5": "pass content_md5=...",
+    "x-oss-request-route": "it is the route argument", "host": "it is the route argument",
+    "x-oss-request-token": "it is the token argument", "x-oss-fwd-status": "it is the status argument",
+    "date": "prepare(date=...) fixes it", "x-oss-date": "prepare(date=...) fixes it",
+    "authorization": "it comes from the credentials", "x-oss-security-token": "it comes from the credentials",
+    "x-oss-content-sha256": "the V4 signer writes it",
+    **{h.lower(): f"pass {kw}=..." for kw, h in FWD_HEADERS}}
+
 _TOKEN_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _BAD_VALUE_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -66,6 +75,9 @@ _UNSAT_RE = re.compile(r"^bytes \*/(\d+)$")
 _MD5_B64_RE = re.compile(r"^[A-Za-z0-9+/]{22}==$")
 MAX_HEADER_VALUE = 8 * 1024
 MAX_HEAD = 64 * 1024
+#: header lines a request head may have besides Authorization (the signer's limit,
+#: SIGN_MAX_LINES in csrc/sign.c and _pure.py); ossfast writes 6-10 of them itself
+MAX_HEADER_LINES = 64
 
 
 class PreparedRequest:
@@ -197,6 +209,8 @@ def check_http_date(fieldname: str, value: Any) -> str:
             else:
                 return value
     check_value(fieldname, value)
+    from email.utils import parsedate_to_datetime  # only for dates not in the usual form
+
     try:
         parsed = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
@@ -272,7 +286,8 @@ def normalize_extra_headers(headers: Any) -> List[Tuple[str, str]]:
             raise _fail("headers", f"{name!r} is not a valid header name (an HTTP token)")
         low = name.lower()
         if low in _MANAGED:
-            raise _fail("headers", f"{name} is set by ossfast itself; use the matching argument")
+            raise _fail("headers", f"{name} is set by ossfast itself; "
+                        + _MANAGED_HINT.get(low, "it cannot be set"))
         if low in seen:
             raise _fail("headers", f"{name} is given twice")
         seen.add(low)
@@ -326,6 +341,21 @@ def fwd_block(fwd: Mapping[str, Any]) -> bytes:
     """The forwarded-header lines of ``fwd`` (keyword -> value, None: absent), validated, as
     ``build`` writes them. InvalidRequestError names a bad one."""
     return _fwd_block(fwd)[0]
+
+
+def fwd_values(values: Tuple[Any, ...]) -> bytes:
+    """``fwd_block`` for the ten values in FWD_HEADERS order (None: absent), without a dict."""
+    parts = []
+    for (kw, prefix, special), value in zip(_FWD_ITEMS, values):
+        if value is None:
+            continue
+        if special is not None:
+            value = special(kw, value)
+        elif not (type(value) is str and value.isascii() and value.isprintable() and value
+                  and value[0] != " " and value[-1] != " " and len(value) <= MAX_HEADER_VALUE):
+            value = check_value(kw, value)
+        parts.append(prefix + value.encode("ascii") + b"\r\n")
+    return b"".join(parts)
 
 
 def _fwd_block(fwd: Mapping[str, Any]) -> Tuple[bytes, Optional[str]]:
@@ -390,6 +420,13 @@ def build(*, route: Any, token: Any, status: Any, body: Any, fwd: Optional[Mappi
         except InvalidRequestError as exc:
             if exc.field == "token":
                 check_token(token)  # says exactly what is wrong
+            if exc.field == "headers" and f"more than {MAX_HEADER_LINES} lines" in str(exc):
+                own = signer.wgor_head(rb, tb, status, n, md5, b"", None, date)[0].count(b"\r\n") - 3
+                added = fwd_b.count(b"\n") + extra.count(b"\n")
+                raise _fail("headers", f"{added} forwarded and extra header lines are too many: a request "
+                            f"head may have at most {MAX_HEADER_LINES} header lines besides Authorization, "
+                            f"ossfast writes {own} of them here, so at most {MAX_HEADER_LINES - own} "
+                            "can be added") from None
             raise
         if small:
             b.crc = crc

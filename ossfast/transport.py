@@ -28,14 +28,12 @@ import logging
 import os
 import select
 import socket
-import ssl
 import struct
 import sys
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, Union
 
 import httptools
 
@@ -43,6 +41,10 @@ from . import body as _body
 from ._backend import impl
 from ._backend import name as _backend_name
 from .errors import CertificateError, TimeoutError, TransportError
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
+    import ssl  # imported when the first TLS connection is made: plain-HTTP users never load it
 
 log = logging.getLogger("ossfast.transport")
 
@@ -58,6 +60,7 @@ FILE_BUFFER = 1024 * 1024       # reused read buffer for files on TLS and for ha
 
 _HAS_SENDMSG = hasattr(socket.socket, "sendmsg")
 _HAS_SENDFILE = hasattr(os, "sendfile")
+_MSG_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
 _POLLBAD = select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP | getattr(select, "POLLRDHUP", 0)
 
 _monotonic = time.monotonic
@@ -70,6 +73,8 @@ def _hash_pool() -> ThreadPoolExecutor:
     if _executor is None:
         with _executor_lock:
             if _executor is None:
+                from concurrent.futures import ThreadPoolExecutor
+
                 _executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ossfast-crc")
     return _executor
 
@@ -255,6 +260,16 @@ class Connection:
             pass
 
 
+def _cert_error() -> type:
+    """ssl.SSLCertVerificationError, or a class nothing raises when ssl was never imported."""
+    ssl = sys.modules.get("ssl")
+    return ssl.SSLCertVerificationError if ssl is not None else _NeverRaised
+
+
+class _NeverRaised(Exception):
+    pass
+
+
 #: Before these versions, every read of ``SSLSocket.session`` leaks a copy of the session in
 #: CPython's ssl module (gh-116810, a few KiB each): there, pools keep no TLS sessions.
 TLS_SESSIONS_SAFE = sys.version_info >= (3, 13, 1) or (3, 12, 8) <= sys.version_info < (3, 13)
@@ -293,6 +308,8 @@ class Pool:
         return ctx
 
     def _new_ssl_context(self) -> ssl.SSLContext:
+        import ssl
+
         verify = self._verify
         if verify is False:
             ctx = ssl.create_default_context()
@@ -348,6 +365,8 @@ class Pool:
 
     def _connect(self, key: Tuple[str, str, int], timeout: Timeout) -> Connection:
         scheme, host, port = key
+        if scheme == "https":
+            import ssl
         try:
             sock = socket.create_connection((host, port), timeout=timeout.connect)
         except socket.timeout:
@@ -369,11 +388,11 @@ class Pool:
             sock.close()
             self._tls_sessions.pop(key, None)  # after any failed handshake the next try starts afresh
             raise TimeoutError(f"TLS handshake with {host}:{port} timed out after {timeout.connect}s") from None
-        except ssl.SSLCertVerificationError as exc:
+        except _cert_error() as exc:
             sock.close()
             self._tls_sessions.pop(key, None)
             raise CertificateError(f"TLS certificate of {host}:{port} rejected: {exc.verify_message}") from None
-        except (ssl.SSLError, OSError) as exc:
+        except OSError as exc:  # ssl.SSLError is an OSError
             sock.close()
             self._tls_sessions.pop(key, None)
             raise TransportError(f"TLS handshake with {host}:{port} failed: {exc}") from None
@@ -422,7 +441,7 @@ class Pool:
     def _keep_tls_session(self, conn: Connection) -> None:
         try:
             session = conn.sock.session  # type: ignore[attr-defined]
-        except (AttributeError, ValueError, ssl.SSLError):
+        except (AttributeError, ValueError, OSError):  # ssl.SSLError is an OSError
             return
         if session is not None and session.has_ticket and not self._closed:
             self._tls_sessions[conn.key] = (conn.sock.context, session)  # type: ignore[attr-defined]
@@ -447,63 +466,133 @@ class Pool:
 
 def _io_error(exc: BaseException, what: str, outcome: SendOutcome) -> TransportError:
     sent = outcome.head_sent > 0
-    if isinstance(exc, (socket.timeout, BlockingIOError)):  # EAGAIN: SO_SNDTIMEO ran out
+    if isinstance(exc, (socket.timeout, BlockingIOError)):  # the send made no progress in time
         return TimeoutError(f"{what} timed out", request_sent=sent, bytes_sent=outcome.body_sent)
     reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
     return TransportError(f"{what} failed: {reason}", request_sent=sent, bytes_sent=outcome.body_sent)
 
 
-def _sendall(sock: socket.socket, data: Any, outcome: SendOutcome) -> None:
-    sock.sendall(data)
-    outcome.body_sent += len(data)
+# The no-progress rule of sending: a send fails (socket.timeout, then TimeoutError) once it has
+# waited ``wait`` seconds (Timeout.read) for the socket to take a byte of the request. On plain TCP
+# each write is non-blocking and waits in poll(POLLOUT), so progress is seen byte by byte (the
+# kernel's SO_SNDTIMEO bounds each call instead, and a call that took a few bytes at the end of its
+# wait restarts the clock: a never-reading server was detected after about 3x ``wait``). On TLS,
+# where a write is all or nothing, the request goes in pieces of at most TLS_PIECE bytes, and each
+# piece must go within ``wait`` seconds. Time spent elsewhere (hashing, reading a file) is not
+# waiting.
+TLS_PIECE = 256 * 1024
+
+
+def _wait_writable(sock: socket.socket, since: float, wait: float) -> None:
+    remaining = since + wait - _monotonic()
+    if remaining > 0:
+        p = select.poll()
+        p.register(sock.fileno(), select.POLLOUT)
+        if p.poll(max(1, int(remaining * 1000 + 0.999))):
+            return
+    raise socket.timeout("the send made no progress")
+
+
+def write_all(conn: Connection, data: Any, wait: float) -> None:
+    """Write all of ``data`` (any buffer) on ``conn`` under the no-progress rule above."""
+    sock = conn.sock
+    view = data if type(data) is memoryview else memoryview(data)
+    n = view.nbytes
+    if not conn.plain:
+        if conn.wait != wait:
+            conn.set_wait(wait)
+        if n <= TLS_PIECE:
+            sock.sendall(view)
+        else:
+            for off in range(0, n, TLS_PIECE):
+                sock.sendall(view[off:off + TLS_PIECE])
+        return
+    off = 0
+    since = 0.0  # when the current wait began (0: not waiting)
+    while True:
+        try:
+            off += sock.send(view[off:] if off else view, _MSG_DONTWAIT)
+        except BlockingIOError:
+            if not since:
+                since = _monotonic()
+            _wait_writable(sock, since, wait)
+            continue
+        if off >= n:
+            return
+        since = 0.0
+
+
+class _Progress:
+    """Calls ``progress(bytes_sent, total)`` at most once per ``_body.CHUNK`` bytes, and once
+    at the end (whatever the size of the pieces sent)."""
+
+    __slots__ = ("fn", "total", "next")
+
+    def __init__(self, fn: Callable[[int, int], Any], total: int) -> None:
+        self.fn = fn
+        self.total = total
+        self.next = min(total, _body.CHUNK)
+
+    def __call__(self, sent: int) -> None:
+        if sent >= self.next:
+            self.next = min(self.total, sent - sent % _body.CHUNK + _body.CHUNK)
+            if sent >= self.total:
+                self.next = self.total + 1
+            self.fn(sent, self.total)
 
 
 def send_request(conn: Connection, head: bytes, body: _body.Body,
-                 progress: Optional[Callable[[int, int], Any]] = None) -> SendOutcome:
-    """Send head and body, computing the body's CRC64 on the way. Raises TransportError."""
+                 progress: Optional[Callable[[int, int], Any]] = None,
+                 wait: Optional[float] = None) -> SendOutcome:
+    """Send head and body, computing the body's CRC64 on the way. Raises TransportError.
+
+    ``wait``: the no-progress limit in seconds (default: the connection's wait, Timeout.read)."""
     out = SendOutcome()
-    sock = conn.sock
     total = body.length
+    if wait is None:
+        wait = conn.wait or 60.0
+    tick = _Progress(progress, total) if progress is not None and total else None
     try:
         if type(body) is _body.MemoryBody:
-            _send_memory(conn, head, body.view, out, progress, body.crc)
+            _send_memory(conn, head, body.view, out, tick, body.crc, wait)
         else:
-            sock.sendall(head)
+            write_all(conn, head, wait)
             out.head_sent = len(head)
             if isinstance(body, _body.FileBody):
                 if conn.plain and body.fd is not None and _HAS_SENDFILE and total:
-                    _send_file_sendfile(sock, body, out, progress)
+                    _send_file_sendfile(conn, body, out, tick, wait)
                 else:
-                    _send_chunks(sock, body.read_chunks(bytearray(min(FILE_BUFFER, max(total, 1)))),
-                                 total, out, progress, body.crc)
+                    _send_chunks(conn, body.read_chunks(bytearray(min(FILE_BUFFER, max(total, 1)))),
+                                 out, tick, body.crc, wait)
             else:
                 assert isinstance(body, _body.IterBody)
-                _send_chunks(sock, body.chunks(), total, out, progress)
-    except (OSError, ssl.SSLError) as exc:
+                _send_chunks(conn, body.chunks(), out, tick, None, wait)
+    except OSError as exc:  # ssl.SSLError is an OSError
         raise _io_error(exc, "sending the request", out) from None
     out.complete = True
     return out
 
 
 def send_rest(conn: Connection, head: bytes, data: Any, out: SendOutcome, crc: int, sent: int,
-              error: Optional[BaseException]) -> None:
+              error: Optional[BaseException], wait: Optional[float] = None) -> None:
     """After one write of ``head + data`` that sent ``sent`` bytes, or raised ``error`` (``sent``
     then says how much may have gone: 0 for ``sendmsg``, which sends nothing when it fails):
     send the rest, filling ``out``. TransportError on failure."""
-    sock = conn.sock
     nhead = len(head)
+    if wait is None:
+        wait = conn.wait or 60.0
     try:
         out.head_sent = min(sent, nhead)
         if error is not None:
             raise error
         if sent < nhead:
-            sock.sendall(memoryview(head)[sent:])
+            write_all(conn, memoryview(head)[sent:], wait)
             out.head_sent = nhead
             sent = nhead
         rest = memoryview(data)[sent - nhead:]
         if rest:
-            sock.sendall(rest)
-    except (OSError, ssl.SSLError) as exc:
+            write_all(conn, rest, wait)
+    except OSError as exc:
         raise _io_error(exc, "sending the request", out) from None
     out.body_sent = len(data)
     out.crc64 = crc
@@ -511,7 +600,7 @@ def send_rest(conn: Connection, head: bytes, data: Any, out: SendOutcome, crc: i
 
 
 def _send_memory(conn: Connection, head: bytes, view: memoryview, out: SendOutcome,
-                 progress: Optional[Callable[[int, int], Any]], known_crc: Optional[int] = None) -> None:
+                 tick: Optional[_Progress], known_crc: Optional[int], wait: float) -> None:
     """``known_crc``: the body's CRC when already computed (with Content-MD5)."""
     sock = conn.sock
     n = len(view)
@@ -521,21 +610,21 @@ def _send_memory(conn: Connection, head: bytes, view: memoryview, out: SendOutco
             sent = sock.sendmsg([head, view])
             if sent < len(head):
                 out.head_sent = sent
-                sock.sendall(memoryview(head)[sent:])
+                write_all(conn, memoryview(head)[sent:], wait)
                 out.head_sent = len(head)
-                sock.sendall(view)
+                write_all(conn, view, wait)
             else:
                 out.head_sent = len(head)
                 if sent - len(head) < n:
-                    sock.sendall(view[sent - len(head):])
+                    write_all(conn, view[sent - len(head):], wait)
         else:
-            sock.sendall(head)
+            write_all(conn, head, wait)
             out.head_sent = len(head)
             if n:
-                sock.sendall(view)
+                write_all(conn, view, wait)
         out.body_sent = n
-        if progress is not None and n:
-            progress(n, n)
+        if tick is not None:
+            tick(n)
         return
     fut: Optional[Future] = None
     hash_here = known_crc is None
@@ -544,7 +633,7 @@ def _send_memory(conn: Connection, head: bytes, view: memoryview, out: SendOutco
         fut = _hash_pool().submit(impl.crc64, view)
         hash_here = False
     crc = 0
-    sock.sendall(head)
+    write_all(conn, head, wait)
     out.head_sent = len(head)
     chunk = _body.CHUNK
     try:
@@ -552,27 +641,27 @@ def _send_memory(conn: Connection, head: bytes, view: memoryview, out: SendOutco
             piece = view[off:off + chunk]
             if hash_here:
                 crc = impl.crc64(piece, crc)
-            sock.sendall(piece)
+            write_all(conn, piece, wait)
             out.body_sent += len(piece)
-            if progress is not None:
-                progress(out.body_sent, n)
+            if tick is not None:
+                tick(out.body_sent)
     finally:
         if fut is not None:
             crc = fut.result()
     out.crc64 = known_crc if known_crc is not None else crc
 
 
-def _send_chunks(sock: socket.socket, chunks: Any, total: int, out: SendOutcome,
-                 progress: Optional[Callable[[int, int], Any]], known_crc: Optional[int] = None) -> None:
+def _send_chunks(conn: Connection, chunks: Any, out: SendOutcome, tick: Optional[_Progress],
+                 known_crc: Optional[int], wait: float) -> None:
     crc = 0
     digest = impl.crc64 if known_crc is None else None
     for piece in chunks:
         if digest is not None:
             crc = digest(piece, crc)
-        sock.sendall(piece)
+        write_all(conn, piece, wait)
         out.body_sent += len(piece)
-        if progress is not None:
-            progress(out.body_sent, total)
+        if tick is not None:
+            tick(out.body_sent)
     out.crc64 = known_crc if known_crc is not None else crc
 
 
@@ -592,34 +681,44 @@ def _crc_file(fd: int, start: int, length: int, stop: threading.Event) -> int:
     return crc
 
 
-def _send_file_sendfile(sock: socket.socket, body: _body.FileBody, out: SendOutcome,
-                        progress: Optional[Callable[[int, int], Any]]) -> None:
+def _send_file_sendfile(conn: Connection, body: _body.FileBody, out: SendOutcome,
+                        tick: Optional[_Progress], wait: float) -> None:
     assert body.fd is not None
     total = body.length
     stop = threading.Event()
     fut: Optional[Future] = None
     if body.crc is None:  # not already hashed with Content-MD5
         fut = _hash_pool().submit(_crc_file, body.fd, body.start, total, stop)
+    sock = conn.sock
     sfd = sock.fileno()
     off = body.start
     chunk = _body.CHUNK
     ok = False
+    since = 0.0  # when the current wait began (0: not waiting)
+    os.set_blocking(sfd, False)  # progress is watched with poll() (the no-progress rule)
     try:
         while out.body_sent < total:
             want = min(chunk, total - out.body_sent)
             try:
                 n = os.sendfile(sfd, body.fd, off, want)
             except BlockingIOError:
-                # A plain socket is blocking with SO_SNDTIMEO: EAGAIN means the wait ran out.
-                raise socket.timeout("sendfile made no progress") from None
+                if not since:
+                    since = _monotonic()
+                _wait_writable(sock, since, wait)
+                continue
             if n == 0:
                 raise OSError(errno.EIO, "the file ended before its declared length")
+            since = 0.0
             off += n
             out.body_sent += n
-            if progress is not None:
-                progress(out.body_sent, total)
+            if tick is not None:
+                tick(out.body_sent)
         ok = True
     finally:
+        try:
+            os.set_blocking(sfd, True)
+        except OSError:
+            pass
         if not ok:
             stop.set()
         crc = fut.result() if fut is not None else body.crc
@@ -712,7 +811,7 @@ def read_response(conn: Connection, timeout: float) -> Response:
             data = sock.recv(RECV_SIZE)
         except (socket.timeout, BlockingIOError):  # BlockingIOError: SO_RCVTIMEO ran out
             raise TimeoutError(f"no complete reply within {timeout}s", request_sent=True) from None
-        except (OSError, ssl.SSLError) as exc:
+        except OSError as exc:  # ssl.SSLError too
             raise TransportError(f"reading the reply failed: {getattr(exc, 'strerror', None) or exc}",
                                  request_sent=True) from None
         if not data:

@@ -364,10 +364,13 @@ def test_progress_raising_aborts(recording_server):
     def progress(sent, total):
         raise KeyError("caller bug")
 
-    data = os.urandom(200_000)
+    # progress is called once per 4 MiB: the first call comes mid-body (its last call comes
+    # once the whole body was handed over, too late to stop the server from taking it)
+    mib = 1024 * 1024
+    data = os.urandom(9 * mib)
     with ossfast.Client(CREDS, endpoint=recording_server.url, timeout=2) as c:
         with pytest.raises(KeyError):
-            c.write_get_object_response(ROUTE, TOKEN, 200, iter([data[:100_000], data[100_000:]]),
+            c.write_get_object_response(ROUTE, TOKEN, 200, iter([data[i:i + mib] for i in range(0, 9 * mib, mib)]),
                                         content_length=len(data), progress=progress)
     recording_server.wait_until(lambda: len(recording_server.aborted) == 1, 2.0, "the aborted request")
     assert recording_server.requests == []
