@@ -255,7 +255,8 @@ def open_sink(tls: Optional[Tuple[str, str]] = None, install: bool = True, log=p
             return Nginx(binary, tls=tls)
         except Exception as exc:  # nginx is there but would not start: say why, fall back
             return ProjectSink(tls, reason=f"nginx would not start: {exc}".splitlines()[0])
-    return ProjectSink(tls, reason="not installed and not installable here")
+    return ProjectSink(tls, reason="not installed and not installable here" if install
+                       else "not installed (this run installs nothing)")
 
 
 def describe(sink: Any) -> Dict[str, Any]:
