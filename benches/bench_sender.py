@@ -45,7 +45,9 @@ from sink import clean_env, keep_off_spin_cpu
 import ossfast
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-BIG = 256 * 1024 * 1024  # the size of conftest's big_file / big_bytes
+# Quick mode (``OSSFAST_BENCH_QUICK=1``, run by ``make test``): each case once, 8 MiB bodies, one round.
+QUICK = os.environ.get("OSSFAST_BENCH_QUICK", "") not in ("", "0")
+BIG = (8 << 20) if QUICK else 256 * 1024 * 1024  # the size of conftest's big_file / big_bytes
 ROUTE = "fc-ap-01-1234567890-opap.oss-cn-qingdao-internal.oss-object-process.aliyuncs.com"
 REGION = "cn-qingdao"  # what V4 reads from the route; oss2.AuthV4 is told explicitly
 TOKEN = "OSSV1#ZvBDC3XPm3gAbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
@@ -250,7 +252,7 @@ def _interleave(c: Candidates, which: str, sender_results) -> None:
     # right behind the same neighbour: whoever follows oss2 always starts with its caches
     # thrashed) and each batch warmed up first. The VM's speed drifts by 2x within minutes, so
     # candidates are also compared within a round (paired ratios).
-    rounds = 21
+    rounds = 1 if QUICK else 21
     labels = list(cands)
     shuffle = random.Random(20261124)
     cpu = {k: [] for k in cands}
@@ -404,7 +406,7 @@ def test_bulk_interleaved(bulk, big_bytes, big_file, sender_results):
              "file: raw-sendfile": lambda: _send_file_raw(bulk, path, head)}
     for fn in cands.values():
         fn()  # warm-up
-    rounds = 15
+    rounds = 1 if QUICK else 15
     shuffle = random.Random(20261124)
     secs = {k: [] for k in cands}
     for _ in range(rounds):
@@ -423,7 +425,8 @@ def test_bulk_interleaved(bulk, big_bytes, big_file, sender_results):
 
 def test_rss_1GiB_file_body(sender_results, tmp_path):
     """Peak-RSS growth while sending a 1 GiB file, in a fresh interpreter (no dev mode)."""
-    proc = subprocess.run([sys.executable, os.path.join(HERE, "rss_file_body.py"), "--dir", str(tmp_path)],
+    proc = subprocess.run([sys.executable, os.path.join(HERE, "rss_file_body.py"), "--dir", str(tmp_path)]
+                          + (["--size-mib", "8"] if QUICK else []),
                           capture_output=True, text=True, timeout=600, env=clean_env())
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RSS-JSON ")]
     assert lines, f"rss_file_body.py printed no report (rc {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"

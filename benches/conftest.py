@@ -16,7 +16,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from sink import Sink  # noqa: E402
 
-BIG = 256 * 1024 * 1024  # bytes of the big_file / big_bytes payloads
+QUICK = os.environ.get("OSSFAST_BENCH_QUICK", "") not in ("", "0")  # make test: tiny bodies, one round
+BIG = (8 << 20) if QUICK else 256 * 1024 * 1024  # bytes of the big_file / big_bytes payloads
 
 
 class SenderResults:

@@ -1,52 +1,48 @@
-"""The FC handler example runs end to end against the loopback server."""
+"""The example transforms: each checked on its own with fc.run_local (as a user's unit test
+would), and end to end through the emulator (as FC would run it, see test_emulator_examples)."""
 from __future__ import annotations
 
+import gzip
 import importlib.util
-import json
 import os
-import types
 
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ROUTE = "fc-ap-01-1234-opap.oss-cn-hangzhou-internal.oss-object-process.aliyuncs.com"
+EXAMPLES = os.path.join(ROOT, "examples")
+
+from ossfast import fc  # noqa: E402
 
 
 def load_example(name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "examples", name + ".py"))
+    spec = importlib.util.spec_from_file_location(name, os.path.join(EXAMPLES, name + ".py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-@pytest.mark.parametrize("fail", [False, True])
-def test_fc_handler_example(recording_server, monkeypatch, fail):
-    example = load_example("fc_handler")
-    monkeypatch.setenv("OSSFAST_ENDPOINT", recording_server.url)
+@pytest.fixture
+def text_file(tmp_path):
+    path = tmp_path / "text.log"
+    lines = b"".join(b"line %d: the quick brown fox \xc3\xa9\n" % i for i in range(120_000))
+    path.write_bytes(lines)  # about 4 MiB: several chunks
+    return path
 
-    def download(url, timeout=30.0):
-        assert url == "https://bucket.oss/object?signature"
-        if fail:
-            raise OSError("no route to the object")
-        return b"hello object"
 
-    monkeypatch.setattr(example, "download", download)
-    creds = types.SimpleNamespace(access_key_id="ak", access_key_secret="sk", security_token="sts")
-    context = types.SimpleNamespace(credentials=creds)
-    event = json.dumps({"getObjectContext": {"inputOssUrl": "https://bucket.oss/object?signature",
-                                             "outputRoute": ROUTE, "outputToken": "tok-1"}}).encode()
-    try:
-        reply = example.handler(event, context)
-    finally:
-        if example._client is not None:
-            example._client.close()
-    req = recording_server.wait_for(1)[0]
-    assert req.header("x-oss-request-token") == "tok-1"
-    assert req.header("x-oss-security-token") == "sts"
-    if fail:
-        assert reply == {"statusCode": 500}
-        assert req.header("x-oss-fwd-status") == "500"
-    else:
-        assert reply == {"statusCode": 200}
-        assert req.body == b"HELLO OBJECT"
-        assert req.header("x-oss-fwd-header-Content-Type") == "text/plain"
+def test_uppercase_streams_with_its_length(text_file):
+    example = load_example("uppercase")
+    data = text_file.read_bytes()
+    result = fc.run_local(example.handler, str(text_file))
+    assert result.status == 200 and result.body == data.upper()
+    assert result.headers["etag"].startswith('"') and result.headers["content_type"]
+    part = fc.run_local(example.handler, str(text_file), range="bytes=100-199")
+    assert part.status == 206 and part.body == data.upper()[100:200]
+
+
+def test_gzip_objects_compresses_deterministically(text_file):
+    example = load_example("gzip_objects")
+    data = text_file.read_bytes()
+    first = fc.run_local(example.handler, str(text_file))
+    assert first.status == 200 and first.headers["content_encoding"] == "gzip"
+    assert gzip.decompress(first.body) == data and len(first.body) < len(data) // 4
+    assert fc.run_local(example.handler, str(text_file)).body == first.body

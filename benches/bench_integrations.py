@@ -1,0 +1,187 @@
+"""The SDK integrations' speed, each beside the SDK doing the same work, against the loopback sink.
+
+Run (small requests: sink and client on one CPU, as the issue measures them):
+    taskset -c 0 .venv/bin/python -m pytest benches/bench_integrations.py -q --benchmark-columns=min,median,ops
+
+* ``oss2-1KiB``: ``Service.write_get_object_response`` of a 1 KiB body with oss2.AuthV4, after
+  ``ossfast.integrations.oss2.patch()`` vs oss2 as it is (its original function), each over
+  its own keep-alive connection. Target: >= 10x requests per second.
+* ``v2-1KiB``: alibabacloud-oss-v2 WriteGetObjectResponse of 1 KiB through
+  ``ossfast.integrations.oss_v2.write_get_object_response`` vs the same request through the
+  SDK's own ``invoke_operation`` (POST /?x-oss-write-get-object-response with the headers) and
+  default transport. Target: >= 10x.
+* ``v2-sign-v4``: signing one such request with ``oss_v2.SignerV4`` vs the SDK's ``SignerV4``
+  (a fresh SigningContext per call, as the SDK makes one per request).
+
+A table at the end gives the ratios from this run (ratio = SDK time / ossfast time).
+"""
+from __future__ import annotations
+
+import datetime
+import os
+
+import alibabacloud_oss_v2 as oss
+import oss2
+import pytest
+from alibabacloud_oss_v2.signer import SignerV4 as SdkSignerV4
+from alibabacloud_oss_v2.types import HttpRequest, SigningContext
+from conftest import print_past_capture
+
+from ossfast._backend import impl
+from ossfast.integrations import oss2 as fast_oss2
+from ossfast.integrations import oss_v2 as fast_v2
+
+ROUTE = "fc-ap-01-1234567890-opap.oss-cn-qingdao-internal.oss-object-process.aliyuncs.com"
+REGION = "cn-qingdao"
+TOKEN = "OSSV1#ZvBDC3XPm3gAbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
+AK, SK = "LTAI5tBenchAccessKeyId", "BenchAccessKeySecretBenchSecret0"
+SMALL = os.urandom(1024)
+FWD_OSS2 = {"x-oss-fwd-header-Content-Type": "image/jpeg", "x-oss-fwd-header-ETag": '"5B3C1A2E053D"'}
+
+PAIRS = [  # (group, ossfast label, SDK label, target)
+    ("oss2-1KiB", "oss2 patched", "oss2", 10.0),
+    ("v2-1KiB", "fast_v2", "v2 invoke_operation", 10.0),
+    ("v2-sign-v4", "fast_v2.SignerV4", "SDK SignerV4", None),
+]
+_stats: "dict[tuple[str, str], object]" = {}
+
+
+def _record(benchmark, group, label):
+    if benchmark.stats:
+        _stats[(group, label)] = benchmark.stats.stats
+
+
+def _write_table(w):
+    w("")
+    w(f"SDK integrations, ossfast vs the SDK (backend: {impl.NAME}, one run); ratio = SDK time / ossfast time")
+    w(f"{'group':12} {'ossfast':18} {'median':>10}  {'SDK':20} {'median':>10} {'ratio(median)':>14}  target")
+    for group, ours_label, sdk_label, target in PAIRS:
+        ours, sdk = _stats.get((group, ours_label)), _stats.get((group, sdk_label))
+        if ours is None or sdk is None:
+            continue
+        ratio = sdk.median / ours.median
+        verdict = "" if target is None else f">= {target:g}x: {'met' if ratio >= target else 'MISSED'}"
+        w(f"{group:12} {ours_label:18} {ours.median * 1e6:8.1f}us  {sdk_label:20} {sdk.median * 1e6:8.1f}us "
+          f"{ratio:13.1f}x  {verdict}")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ratio_table(request):
+    yield
+    if _stats:
+        print_past_capture(request, _write_table)
+
+
+# ----------------------------------------------------------------------------- oss2
+
+
+@pytest.fixture(scope="module")
+def oss2_services(sink):
+    as_is = oss2.Service(oss2.AuthV4(AK, SK), sink.url, session=oss2.Session(), region=REGION)
+    patched = oss2.Service(oss2.AuthV4(AK, SK), sink.url, session=oss2.Session(), region=REGION)
+    fast_oss2.patch()
+    try:
+        assert patched.write_get_object_response(ROUTE, TOKEN, "200", SMALL, FWD_OSS2).status == 200
+        assert fast_oss2.ORIGINAL(as_is, ROUTE, TOKEN, "200", SMALL, FWD_OSS2).status == 200
+        yield as_is, patched
+    finally:
+        fast_oss2.unpatch()
+        fast_oss2.close(patched)
+        for svc in (as_is, patched):
+            svc.session.session.close()
+
+
+def test_oss2_patched(benchmark, oss2_services):
+    benchmark.group = "oss2-1KiB"
+    svc = oss2_services[1]
+    r = benchmark(lambda: svc.write_get_object_response(ROUTE, TOKEN, "200", SMALL, FWD_OSS2))
+    assert r.status == 200 and r.resp.result.reused_connection
+    _record(benchmark, "oss2-1KiB", "oss2 patched")
+
+
+def test_oss2_as_is(benchmark, oss2_services):
+    benchmark.group = "oss2-1KiB"
+    svc = oss2_services[0]
+    assert benchmark(lambda: fast_oss2.ORIGINAL(svc, ROUTE, TOKEN, "200", SMALL, FWD_OSS2)).status == 200
+    _record(benchmark, "oss2-1KiB", "oss2")
+
+
+# ----------------------------------------------------------------------------- alibabacloud-oss-v2
+
+
+@pytest.fixture(scope="module")
+def v2_client(sink):
+    cfg = oss.config.load_default()
+    cfg.credentials_provider = oss.credentials.StaticCredentialsProvider(AK, SK)
+    cfg.region = REGION
+    cfg.endpoint = sink.url
+    client = oss.Client(cfg)
+    assert fast_v2.write_get_object_response(client, ROUTE, TOKEN, 200, SMALL).status_code == 200  # warm
+    yield client
+    fast_v2.close(client)
+    client._client._options.http_client.close()
+
+
+def _operation_input():
+    return oss.OperationInput(
+        op_name="WriteGetObjectResponse", method="POST",
+        headers={"x-oss-request-route": ROUTE, "x-oss-request-token": TOKEN, "x-oss-fwd-status": "200",
+                 "x-oss-fwd-header-Content-Type": "image/jpeg", "x-oss-fwd-header-ETag": '"5B3C1A2E053D"'},
+        parameters={"x-oss-write-get-object-response": ""}, body=SMALL,
+        op_metadata={"sub-resource": ["x-oss-write-get-object-response"]})
+
+
+def test_v2_fast(benchmark, v2_client):
+    benchmark.group = "v2-1KiB"
+    r = benchmark(lambda: fast_v2.write_get_object_response(v2_client, ROUTE, TOKEN, 200, SMALL,
+                                                            content_type="image/jpeg", etag='"5B3C1A2E053D"'))
+    assert r.status_code == 200 and r.result.reused_connection
+    _record(benchmark, "v2-1KiB", "fast_v2")
+
+
+def test_v2_invoke_operation(benchmark, v2_client):
+    benchmark.group = "v2-1KiB"
+    out = benchmark(lambda: v2_client.invoke_operation(_operation_input()))
+    assert out.status_code == 200
+    _record(benchmark, "v2-1KiB", "v2 invoke_operation")
+
+
+def _context():
+    req = HttpRequest("POST", f"https://{ROUTE}/?x-oss-write-get-object-response")
+    req.headers.update({"x-oss-request-route": ROUTE, "x-oss-request-token": TOKEN, "x-oss-fwd-status": "200",
+                        "x-oss-fwd-header-Content-Type": "image/jpeg", "Content-Length": "1024",
+                        "User-Agent": "alibabacloud-oss-python-sdk-v2"})
+    ctx = SigningContext(product="oss", region=REGION, request=req,
+                         credentials=oss.credentials.Credentials(AK, SK, None))
+    ctx.sub_resource = ["x-oss-write-get-object-response"]
+    return ctx
+
+
+def _sign_bench(benchmark, signer, label):
+    benchmark.group = "v2-sign-v4"
+
+    def many():
+        for _ in range(100):
+            signer.sign(_context())
+
+    benchmark.pedantic(many, rounds=100, iterations=1, warmup_rounds=3)
+    if benchmark.stats:  # per signature
+        stats = benchmark.stats.stats
+        _stats[("v2-sign-v4", label)] = type("PerCall", (), {"median": stats.median / 100, "min": stats.min / 100})()
+
+
+def test_sign_v4_fast(benchmark):
+    _sign_bench(benchmark, fast_v2.SignerV4(), "fast_v2.SignerV4")
+
+
+def test_sign_v4_sdk(benchmark):
+    _sign_bench(benchmark, SdkSignerV4(), "SDK SignerV4")
+
+
+def test_signers_agree():
+    a, b = _context(), _context()
+    when = datetime.datetime.now(datetime.timezone.utc)
+    a.signing_time = b.signing_time = when
+    fast_v2.SignerV4().sign(a)
+    SdkSignerV4().sign(b)
+    assert a.request.headers["Authorization"] == b.request.headers["Authorization"]
