@@ -1,9 +1,13 @@
-"""oss2 on ossfast: ``Service.write_get_object_response`` sent by ossfast.
+"""oss2 on ossfast: ``Service.write_get_object_response`` sent by ossfast, and a ``Session``.
 
     from ossfast.integrations import oss2 as fast_oss2
     fast_oss2.write_get_object_response(service, route, token, "200", data, headers)
     fast_oss2.patch()     # every oss2.Service.write_get_object_response goes through ossfast
     fast_oss2.unpatch()   # back to oss2's own function (the very same object)
+    bucket = oss2.Bucket(auth, endpoint, name, session=fast_oss2.Session())  # any operation
+
+``Session`` is described in its docstring; the rest of this text is about
+``write_get_object_response``.
 
 Everything comes from the ``oss2.Service``: the credentials (``Auth``, ``AuthV4``,
 ``StsAuth``, ``ProviderAuth``/``ProviderAuthV4`` with any credentials provider, asked
@@ -34,7 +38,7 @@ from requests.structures import CaseInsensitiveDict as _CaseInsensitiveDict
 from .. import client as _client
 from ..credentials import Credentials
 from ..errors import InvalidRequestError, ServerError, TransportError
-from . import _common
+from . import _common, _http
 
 #: oss2's own function, as it was when this module was imported
 ORIGINAL = _Service.__dict__["write_get_object_response"]
@@ -258,6 +262,170 @@ def write_get_object_response(service: Any, route: Any, token: Any, fwd_status: 
     return _models.RequestResult(_Response(result))
 
 
+# ---------------------------------------------------------------- Session
+
+
+class Session:
+    """An oss2 session whose requests all go over ossfast's transport:
+    ``oss2.Bucket(auth, endpoint, name, session=fast_oss2.Session())`` (or ``Service``).
+
+    Any oss2 operation works through it, with oss2's own results and exceptions: the
+    request oss2 signed is sent as oss2's default session (requests) sends it (see
+    ``ossfast/integrations/_http.py`` for the framing rules: bodies of unknown length go
+    out chunked, as they do there), every reply is streamed as oss2 asks for, so
+    ``get_object`` reads the object as it arrives. A reply that is already whole when its
+    head is read (most replies but downloads), and every error reply, is read at once and
+    its connection goes back to the pool.
+
+    Transport failures (refused or reset connections, timeouts, malformed replies), also
+    while a streamed body is read, raise ``oss2.exceptions.RequestError`` as oss2's session
+    does; its ``exception`` is ossfast's error.
+
+    ``pool_size``: idle connections kept per host (oss2's ``defaults.connection_pool_size``
+    when None). ``verify``: True (the system's CA store, not certifi's bundle as requests
+    uses), False, or a CA file or directory; ``ssl_context`` replaces it. Requests with
+    ``proxies`` go through an ``oss2.http.Session`` made for them (ossfast speaks to the
+    host directly, and does not read ``HTTP(S)_PROXY`` from the environment as requests
+    does). Reply bodies are never decoded (requests would gunzip a
+    ``Content-Encoding: gzip`` object). Thread-safe; ``close()`` closes the pooled
+    connections (also a context manager).
+    """
+
+    def __init__(self, pool_size: Optional[int] = None, *, verify: Any = True, ssl_context: Any = None) -> None:
+        from oss2 import defaults
+
+        self._pool = _http.Pool(maxsize=pool_size or defaults.connection_pool_size, verify=verify,
+                                ssl_context=ssl_context)
+        self._fallback: Any = None
+        self._timeouts: Dict[Any, Any] = {}
+
+    def __repr__(self) -> str:
+        return f"ossfast.integrations.oss2.Session(pool_size={self._pool.maxsize})"
+
+    def _timeout(self, timeout: Any) -> Any:
+        t = self._timeouts.get(timeout) if isinstance(timeout, (int, float, tuple)) else None
+        if t is None:
+            t = _http.Timeout.of(tuple(timeout) if isinstance(timeout, list) else timeout)
+            if isinstance(timeout, (int, float, tuple)) and len(self._timeouts) < 64:
+                self._timeouts[timeout] = t
+        return t
+
+    def do_request(self, req: Any, timeout: Any) -> Any:
+        """Send an ``oss2.http.Request``; an ``oss2.http.Response``-shaped reply."""
+        if req.proxies:
+            if self._fallback is None:
+                from oss2.http import Session as _Oss2Session
+
+                self._fallback = _Oss2Session(pool_size=self._pool.maxsize)
+            return self._fallback.do_request(req, timeout)
+        url = req.url
+        if req.params:
+            from requests.models import RequestEncodingMixin
+
+            query = RequestEncodingMixin._encode_params(req.params)
+            if query:
+                url = f"{url}&{query}" if "?" in url else f"{url}?{query}"
+        try:
+            reply = _http.send(self._pool, req.method, url, _http.header_pairs(req.headers), req.data,
+                               self._timeout(timeout), stream=True)
+            return SessionResponse(reply)
+        except (TransportError, InvalidRequestError) as exc:
+            raise _exceptions.RequestError(exc) from None
+        except ValueError as exc:  # a header with CR or LF (requests: InvalidHeader)
+            raise _exceptions.RequestError(exc) from None
+
+    def close(self) -> None:
+        self._pool.close()
+        if self._fallback is not None:
+            self._fallback.session.close()
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+class SessionResponse:
+    """What oss2 reads of ``oss2.http.Response``: ``status``, ``headers`` (requests'
+    CaseInsensitiveDict, names as received), ``request_id``, ``read(amt=None)``,
+    iteration, and ``response.close()`` (``response`` is this object)."""
+
+    __slots__ = ("response", "status", "headers", "request_id", "_reply", "_buf", "_done", "__weakref__")
+
+    def __init__(self, reply: Any) -> None:
+        self.response = self
+        self.status = reply.status
+        self.headers = _http.reply_headers(reply.raw_headers, _CaseInsensitiveDict)
+        self.request_id = self.headers.get("x-oss-request-id", "")
+        self._reply = reply
+        self._buf = b""
+        self._done = False
+        if reply.complete or reply.status // 100 != 2:  # whole already, or an error document
+            try:
+                self._buf = reply.read()
+            finally:
+                reply.close()
+            self._reply = None
+
+    def _more(self) -> bytes:
+        reply = self._reply
+        if reply is None:
+            return b""
+        try:
+            piece = reply.read_some()
+        except TransportError as exc:
+            self._reply = None
+            raise _exceptions.RequestError(exc) from None
+        if not piece:
+            self._reply = None
+        return piece
+
+    def read(self, amt: Optional[int] = None) -> bytes:
+        if self._done:
+            return b""
+        if amt is None:
+            parts = [self._buf]
+            self._buf = b""
+            while True:
+                piece = self._more()
+                if not piece:
+                    break
+                parts.append(piece)
+            self._done = True
+            return b"".join(parts)
+        buf = self._buf or self._more()
+        if not buf:
+            self._done = True
+            return b""
+        if len(buf) > amt:
+            self._buf = buf[amt:]
+            return buf[:amt]
+        self._buf = b""
+        return buf
+
+    def __iter__(self) -> Any:
+        while True:
+            piece = self.read(64 * 1024)
+            if not piece:
+                return
+            yield piece
+
+    def close(self) -> None:
+        reply, self._reply = self._reply, None
+        if reply is not None:
+            reply.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        return f"<SessionResponse {self.status}>"
+
+
 # ---------------------------------------------------------------- patching
 
 _patch_lock = threading.Lock()
@@ -296,5 +464,6 @@ def is_patched() -> bool:
     return _Service.__dict__.get("write_get_object_response") is _patched
 
 
-__all__ = ["write_get_object_response", "patch", "unpatch", "is_patched", "fast_client", "close", "ORIGINAL"]
+__all__ = ["write_get_object_response", "patch", "unpatch", "is_patched", "fast_client", "close", "ORIGINAL",
+           "Session", "SessionResponse"]
 _ = _oss2  # imported first, so that oss2's own package initialisation runs before its submodules

@@ -1,0 +1,257 @@
+"""Any SDK request over ossfast's transport: what ``oss2.Session`` and ``oss_v2.HttpClient`` share.
+
+An SDK hands over (method, URL, headers, body); this sends it as ``requests`` would frame it
+(the transport both SDKs use by default), so the bytes on the wire stay the SDK's:
+
+* Host is the URL's host, with the port when it is not the scheme's default;
+* the body is framed by requests' rules (``requests.models.PreparedRequest.prepare_body``):
+  a str is sent as UTF-8; a buffer goes with its Content-Length; a file, a file-like object with ``len`` or an iterable with ``__len__``
+  goes with the length requests finds for it (``requests.utils.super_len``: from the file's
+  current position), and an iterable or file of unknown (or zero) length goes out
+  ``Transfer-Encoding: chunked``; no body and a method other than GET/HEAD gets
+  ``Content-Length: 0``; a dict or a list of pairs is form-encoded, with a Content-Type;
+* headers whose value is None are not sent (requests drops them); others are sent as given.
+
+requests' own defaults are sent too, where the SDK set none: ``Accept-Encoding: identity``,
+``Accept: */*``, ``Connection: keep-alive``. Reply bodies are never decoded (requests would undo a ``Content-Encoding: gzip``; OSS answers with what
+was stored, and the SDKs' CRC checks are over those bytes).
+
+The transport is imported here only (``_transport()``), so that moving it is a one-line fix.
+"""
+from __future__ import annotations
+
+import http
+import socket
+from typing import Any, Dict, List, Optional, Tuple
+from urllib.parse import urlsplit
+
+from .. import transport as _transport_module  # the one import of the transport
+from ..errors import InvalidRequestError, TimeoutError, TransportError
+
+Pool = _transport_module.Pool
+Timeout = _transport_module.Timeout
+StreamedReply = _transport_module.StreamedReply
+request = _transport_module.request
+
+_DEFAULT_PORT = {"http": 80, "https": 443}
+_PHRASES = {s.value: s.phrase for s in http.HTTPStatus}
+_GET_HEAD = ("GET", "HEAD")
+_SMALL_CHUNK = 64 * 1024  # a chunk up to this size goes in one write with its framing
+
+
+def reason(status: int) -> str:
+    """The reason phrase of ``status`` (the standard one: ossfast does not keep the line)."""
+    return _PHRASES.get(status, "")
+
+
+_endpoints: Dict[Tuple[str, str], Tuple[Tuple[str, str, int], str]] = {}
+
+
+def split_url(url: str) -> Tuple[Tuple[str, str, int], str, str]:
+    """(transport key (scheme, host, port), Host header, request target) of an absolute URL."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise InvalidRequestError(f"URL {url!r}: not absolute (http:// or https://)", field="url")
+    slash = rest.find("/")
+    qmark = rest.find("?")
+    cut = min(i for i in (slash, qmark, len(rest)) if i >= 0)
+    netloc, target = rest[:cut], rest[cut:]
+    if not target.startswith("/"):
+        target = "/" + target
+    hash_at = target.find("#")
+    if hash_at >= 0:
+        target = target[:hash_at]
+    cached = _endpoints.get((scheme, netloc))
+    if cached is None:
+        parts = urlsplit(f"{scheme}://{netloc}")
+        s = parts.scheme.lower()
+        if s not in _DEFAULT_PORT:
+            raise InvalidRequestError(f"URL scheme {scheme!r}: only http and https", field="url")
+        host = parts.hostname
+        if not host:
+            raise InvalidRequestError(f"URL {url!r}: no host", field="url")
+        try:
+            port = parts.port
+        except ValueError:
+            raise InvalidRequestError(f"URL {url!r}: bad port", field="url") from None
+        shown = f"[{host}]" if ":" in host else host
+        if port is not None and port != _DEFAULT_PORT[s]:
+            shown = f"{shown}:{port}"
+        cached = ((s, host, port or _DEFAULT_PORT[s]), shown)
+        if len(_endpoints) > 256:
+            _endpoints.clear()
+        _endpoints[(scheme, netloc)] = cached
+    return cached[0], cached[1], target
+
+
+def _super_len(data: Any) -> Optional[int]:
+    try:
+        from requests.utils import super_len
+    except ImportError:  # pragma: no cover - both SDKs depend on requests
+        return len(data) if hasattr(data, "__len__") else None
+    try:
+        return super_len(data)
+    except Exception:
+        return None
+
+
+def frame(method: str, data: Any, headers: List[Tuple[str, str]]) -> Tuple[Any, Optional[int], bool]:
+    """requests' framing of ``data``: (body or None, Content-Length or None, chunked).
+    May add a Content-Type to ``headers`` (form-encoded data, as requests does)."""
+    if type(data) is bytes:  # the common case, first
+        if data:
+            return data, len(data), False
+        return (None if method in _GET_HEAD else b""), None, False
+    if isinstance(data, str):
+        data = data.encode("utf-8") if data else b""
+        return frame(method, data, headers)
+    if data is None:
+        return (None if method in _GET_HEAD else b""), None, False
+    from collections.abc import Mapping
+
+    if hasattr(data, "__iter__") and not isinstance(data, (list, tuple, Mapping)):  # requests' "stream"
+        length = _super_len(data)
+        if length:
+            return data, length, False
+        return data, None, True
+    if not data:
+        return (None if method in _GET_HEAD else b""), None, False
+    if hasattr(data, "read"):
+        length = _super_len(data)
+        if length:
+            return data, length, False
+        return data, None, True  # no length known: urllib3 sends it chunked
+    from requests.models import RequestEncodingMixin
+
+    encoded = RequestEncodingMixin._encode_params(data)
+    if isinstance(encoded, str):
+        encoded = encoded.encode("utf-8")
+    if not any(n.lower() == "content-type" for n, _ in headers):
+        headers.append(("Content-Type", "application/x-www-form-urlencoded"))
+    return frame(method, encoded, headers)
+
+
+def send(pool: Any, method: str, url: str, headers: List[Tuple[str, str]], data: Any, timeout: Any,
+         *, stream: bool) -> Any:
+    """Send one request; the reply read whole (``Reply``: status, raw_headers, body) or, with
+    ``stream``, a ``StreamedReply``. Raises ossfast's TransportError/TimeoutError (the caller
+    maps them to its SDK's), InvalidRequestError for what cannot be sent."""
+    key, host, target = split_url(url)
+    hdrs = [("Host", host)]
+    hdrs.extend(headers)
+    body, length, chunked = frame(method, data, hdrs)
+    if chunked:
+        return _send_chunked(pool, key, timeout, method, target, hdrs, body, stream)
+    return request(pool, key, timeout, method, target, hdrs, body, content_length=length, stream=stream)
+
+
+def _chunks(body: Any) -> Any:
+    """What requests (urllib3) sends of a body of unknown length: read() blocks, or the items."""
+    read = getattr(body, "read", None)
+    if read is not None:
+        while True:
+            piece = read(_SMALL_CHUNK)
+            if not piece:
+                return
+            yield piece
+    else:
+        yield from body
+
+
+def _send_chunked(pool: Any, key: Tuple[str, str, int], timeout: Any, method: str, target: str,
+                  hdrs: List[Tuple[str, str]], body: Any, stream: bool) -> Any:
+    """A body of unknown length, ``Transfer-Encoding: chunked`` as requests sends it. Never
+    retried (the body cannot be sent twice); the pool's staleness check guards reuse."""
+    t = _transport_module
+    hdrs.append(("Transfer-Encoding", "chunked"))
+    head = t.request_head(method, target, hdrs)
+    conn, _reused = pool.acquire(key, timeout)
+    wait = timeout.read
+    sent = 0
+    try:
+        try:
+            t.write_all(conn, head, wait)
+            for piece in _chunks(body):
+                if isinstance(piece, str):
+                    piece = piece.encode("utf-8")
+                n = memoryview(piece).nbytes
+                if not n:
+                    continue
+                if n <= _SMALL_CHUNK:
+                    t.write_all(conn, b"%x\r\n%s\r\n" % (n, piece), wait)
+                else:
+                    t.write_all(conn, b"%x\r\n" % n, wait)
+                    t.write_all(conn, piece, wait)
+                    t.write_all(conn, b"\r\n", wait)
+                sent += n
+            t.write_all(conn, b"0\r\n\r\n", wait)
+        except OSError as exc:
+            if isinstance(exc, (socket.timeout, BlockingIOError)):
+                raise TimeoutError("sending the request timed out", request_sent=True, bytes_sent=sent) from None
+            why = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+            raise TransportError(f"sending the request failed: {why}", request_sent=True,
+                                 bytes_sent=sent) from None
+        resp = t.read_response(conn, wait, max_body=None, stream=stream, no_body=method == "HEAD")
+    except BaseException:
+        conn.close(abort=True)
+        raise
+    if stream:
+        return StreamedReply(pool, conn, resp, wait)
+    if resp.keep_alive:
+        pool.release(conn)
+    else:
+        conn.close()
+    return resp
+
+
+#: what requests (its session's defaults, then http.client) adds when the SDK did not set it
+REQUESTS_DEFAULTS = (("accept-encoding", "Accept-Encoding", "identity"), ("accept", "Accept", "*/*"),
+                     ("connection", "Connection", "keep-alive"))
+
+
+def header_pairs(headers: Any) -> List[Tuple[str, str]]:
+    """An SDK's header mapping as the (name, value) pairs requests would send: None values
+    dropped, bytes read as Latin-1, anything else as str; ``REQUESTS_DEFAULTS`` added where
+    missing."""
+    out = []
+    store = getattr(headers, "_store", None)  # requests' CaseInsensitiveDict: lower -> (name, value)
+    if isinstance(store, dict):
+        items = store.values()
+        seen: Any = store
+    else:
+        items = list(headers.items())
+        seen = {n.lower() if isinstance(n, str) else n for n, v in items if v is not None}
+    for name, value in items:
+        if value is None:
+            continue
+        if type(value) is not str:
+            value = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+        if type(name) is not str:
+            name = name.decode("latin-1") if isinstance(name, bytes) else str(name)
+        out.append((name, value))
+    for low, name, value in REQUESTS_DEFAULTS:
+        if low not in seen or (store is not None and store[low][1] is None):
+            out.append((name, value))
+    return out
+
+
+def reply_headers(raw: List[Tuple[bytes, bytes]], cls: Any) -> Any:
+    """The reply's headers in ``cls`` (a case-insensitive dict), names as received, repeated
+    headers joined with ", " (as requests does)."""
+    out: Dict[str, str] = {}
+    lower: Dict[str, str] = {}
+    for name, value in raw:
+        n = name.decode("latin-1")
+        v = value.decode("latin-1")
+        low = n.lower()
+        first = lower.get(low)
+        if first is None:
+            lower[low] = n
+            out[n] = v
+        else:
+            out[first] = f"{out[first]}, {v}"
+    return cls(out)
+
+
+__all__ = ["Pool", "Timeout", "StreamedReply", "send", "split_url", "frame", "reason", "header_pairs",
+           "reply_headers"]
