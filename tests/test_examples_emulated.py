@@ -3,7 +3,6 @@ the same transform run locally (fc.run_local); and `make demo`'s script itself, 
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import os
 import subprocess
 import sys
@@ -16,16 +15,10 @@ pytest.importorskip("aiohttp")
 
 from ossfast import fc  # noqa: E402
 from ossfast.emulator import Emulator  # noqa: E402
+from test_examples import load_example  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = os.path.join(ROOT, "examples")
-
-
-def load_example(name):
-    spec = importlib.util.spec_from_file_location("example_" + name, os.path.join(EXAMPLES, name + ".py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture
