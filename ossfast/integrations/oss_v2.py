@@ -17,11 +17,15 @@ through a Python twin of the SDK's algorithm, so the result is the same in every
 
 ``write_get_object_response(client, route, token, status, body, **keywords)`` and
 ``async_write_get_object_response(...)``: the operation the SDK lacks, sent by ossfast.
+
+``HttpClient()`` / ``AsyncHttpClient()``: the SDK's transport interfaces over ossfast's
+transport, for any operation: ``oss.Config(..., http_client=fast_v2.HttpClient())``.
 """
 from __future__ import annotations
 
 import asyncio
 import datetime as _dt
+import functools
 import http
 import re
 import threading
@@ -30,6 +34,8 @@ from typing import Any, Dict, List, Tuple
 from urllib.parse import SplitResult, quote, unquote, urlsplit
 
 from alibabacloud_oss_v2 import exceptions as _exceptions
+from alibabacloud_oss_v2 import defaults as _defaults
+from alibabacloud_oss_v2 import types as _types
 from alibabacloud_oss_v2 import serde as _serde
 from alibabacloud_oss_v2.credentials import AnonymousCredentialsProvider as _Anonymous
 from alibabacloud_oss_v2.signer import SignerV1 as _SdkSignerV1
@@ -42,7 +48,7 @@ from .._backend import impl as _impl
 from ..credentials import Credentials
 from ..errors import InvalidRequestError, ServerError, TimeoutError, TransportError
 from ..signing import request_dates
-from . import _common
+from . import _common, _http
 
 _UTC = _dt.timezone.utc
 _now = _dt.datetime.now
@@ -667,5 +673,372 @@ async def async_write_get_object_response(client: Any, route: str, token: str, s
     return _result(res)
 
 
-__all__ = ["SignerV1", "SignerV4", "write_get_object_response", "async_write_get_object_response",
+# ---------------------------------------------------------------- the transport
+
+
+def _transport_error(exc: BaseException) -> Exception:
+    """The SDK's exception for a failed exchange, as its requests transport maps them: a
+    timeout waiting for the reply is a ResponseError, everything else a RequestError (the
+    SDK's retryer retries both)."""
+    if isinstance(exc, TimeoutError) and exc.request_sent:
+        err: Exception = _exceptions.ResponseError(error=exc)
+    else:
+        err = _exceptions.RequestError(error=exc)
+    err.__cause__ = exc
+    return err
+
+
+class HttpClient(_types.HttpClient):
+    """alibabacloud-oss-v2's ``HttpClient`` over ossfast's transport:
+    ``oss.Config(..., http_client=fast_v2.HttpClient())``. Any operation works through it.
+
+    Keywords as the SDK's ``RequestsHttpClient``: ``connect_timeout`` (10 s),
+    ``readwrite_timeout`` (20 s; also per call, as the SDK passes it), ``max_connections``
+    (idle connections kept per host, 20), ``insecure_skip_verify``, ``block_size`` (what
+    ``iter_bytes`` of a reply read whole is cut into). ``proxy_host`` and
+    ``enabled_redirect=True`` are refused (``ParamInvalidError``): ossfast connects to the
+    host and never follows redirects. ``verify``: also a CA file or directory; ossfast
+    uses the system's CA store where requests uses certifi's bundle. ``ssl_context``
+    replaces both.
+
+    Requests go on the wire as the SDK's default transport sends them (the same headers and
+    framing: see ``ossfast/integrations/_http.py``). ``send(request, stream=True)`` gives a
+    reply whose body is read as it arrives (``iter_bytes``/``read``); without ``stream`` the
+    body is read before ``send`` returns. Reply bodies are never decoded, and ``reason`` is
+    the standard phrase of the status. Transport failures raise the SDK's
+    ``RequestError`` (connection refused or reset, timeout before the request went out,
+    malformed reply) or ``ResponseError`` (no reply in time), which its retryer retries when
+    the body can be sent again; ossfast's own error is the ``__cause__``. The SDK owns the
+    retries: the transport itself retries only a request that met a stale pooled
+    connection. Thread-safe.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._connect_timeout = float(kwargs.get("connect_timeout") or _defaults.DEFAULT_CONNECT_TIMEOUT)
+        self._read_timeout = float(kwargs.get("readwrite_timeout") or _defaults.DEFAULT_READWRITE_TIMEOUT)
+        self._max_connections = int(kwargs.get("max_connections") or _defaults.DEFAULT_MAX_CONNECTIONS)
+        self._block_size = int(kwargs.get("block_size") or _defaults.DEFAULT_BLOCK_SIZE)
+        if kwargs.get("proxy_host"):
+            raise _exceptions.ParamInvalidError(field="proxy_host (ossfast's HttpClient connects directly)")
+        if kwargs.get("enabled_redirect"):
+            raise _exceptions.ParamInvalidError(field="enabled_redirect (ossfast's HttpClient never redirects)")
+        verify = kwargs.get("verify", True)
+        self._verify = False if kwargs.get("insecure_skip_verify") is True else verify
+        self._ssl_context = kwargs.get("ssl_context")
+        self._pool: Any = None
+        self._lock = threading.Lock()
+        self._timeouts: Dict[Any, Any] = {}
+
+    def __repr__(self) -> str:
+        return f"ossfast.integrations.oss_v2.HttpClient(max_connections={self._max_connections})"
+
+    def open(self) -> Any:
+        """Make the connection pool (``send`` does it on first use); idempotent."""
+        pool = self._pool
+        if pool is None:
+            with self._lock:
+                pool = self._pool
+                if pool is None:
+                    pool = self._pool = _http.Pool(maxsize=self._max_connections, verify=self._verify,
+                                                   ssl_context=self._ssl_context)
+        return pool
+
+    def close(self) -> None:
+        """Close the pooled connections (a later ``send`` opens a new pool)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
+
+    def __enter__(self) -> "HttpClient":
+        self.open()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def _timeout(self, connect: Any, read: Any) -> Any:
+        key = (connect, read)
+        t = self._timeouts.get(key)
+        if t is None:
+            t = _http.Timeout(float(connect), float(read))
+            if len(self._timeouts) < 64:
+                self._timeouts[key] = t
+        return t
+
+    def send(self, request: Any, **kwargs: Any) -> "HttpResponse":
+        pool = self._pool or self.open()
+        connect = kwargs.pop("connect_timeout", None) or self._connect_timeout
+        read = kwargs.pop("readwrite_timeout", None) or self._read_timeout
+        stream = bool(kwargs.pop("stream", False))
+        try:
+            reply = _http.send(pool, request.method, request.url, _http.header_pairs(request.headers),
+                               request.body, self._timeout(connect, read), stream=stream)
+        except (TransportError, InvalidRequestError, ValueError) as exc:
+            raise _transport_error(exc) from None
+        return HttpResponse(request, reply, stream, self._block_size)
+
+
+class HttpResponse(_types.HttpResponse):
+    """A reply through :class:`HttpClient`: the SDK's ``HttpResponse``."""
+
+    def __init__(self, request: Any, reply: Any, stream: bool, block_size: int) -> None:
+        self._request = request
+        self._status = reply.status
+        self._headers = _http.reply_headers(reply.raw_headers, _CaseInsensitiveDict)
+        self._block_size = block_size
+        if stream:
+            self._reply = reply
+            self._content: Any = None
+            self._closed = False
+            self._consumed = False
+        else:
+            self._reply = None
+            self._content = reply.body
+            self._closed = True
+            self._consumed = True
+
+    @property
+    def request(self) -> Any:
+        return self._request
+
+    @property
+    def status_code(self) -> int:
+        return self._status
+
+    @property
+    def headers(self) -> Any:
+        return self._headers
+
+    @property
+    def reason(self) -> str:
+        return _http.reason(self._status)
+
+    @property
+    def is_closed(self) -> bool:
+        return self._closed
+
+    @property
+    def is_stream_consumed(self) -> bool:
+        return self._consumed
+
+    @property
+    def content(self) -> bytes:
+        if self._content is None:
+            raise _exceptions.ResponseNotReadError()
+        return self._content
+
+    def __repr__(self) -> str:
+        ctype = self._headers.get("Content-Type", "")
+        return f"<HttpResponse: {self._status} {self.reason}, Content-Type: {ctype}>"
+
+    def __enter__(self) -> "HttpResponse":
+        return self
+
+    def __exit__(self, *args: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            reply, self._reply = self._reply, None
+            if reply is not None:
+                reply.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def read(self) -> bytes:
+        if self._content is None:
+            reply = self._reply
+            if reply is None:
+                raise _exceptions.StreamClosedError()
+            try:
+                self._content = reply.read()
+            except TransportError as exc:
+                self.close()
+                raise _transport_error(exc) from None
+        self._consumed = True
+        self.close()
+        return self._content
+
+    def iter_bytes(self, **kwargs: Any) -> Any:
+        """The body as it arrives (a reply read whole: in ``block_size`` pieces)."""
+        block_size = kwargs.pop("block_size", None) or self._block_size
+        content = self._content
+        if content is not None:
+            return (content[i:i + block_size] for i in range(0, len(content), block_size))
+        return self._stream()
+
+    def _stream(self) -> Any:
+        reply = self._reply
+        if reply is None:
+            raise _exceptions.StreamClosedError()
+        self._consumed = True
+        try:
+            while True:
+                try:
+                    piece = reply.read_some()
+                except TransportError as exc:
+                    raise _transport_error(exc) from None
+                if not piece:
+                    return
+                yield piece
+        finally:
+            self.close()
+
+
+class AsyncHttpClient(_types.AsyncHttpClient):
+    """alibabacloud-oss-v2's ``AsyncHttpClient`` over ossfast's transport:
+    ``oss.Config(..., http_client=fast_v2.AsyncHttpClient())`` for ``oss.aio.AsyncClient``.
+
+    Interim: ossfast's native asyncio driver (``ossfast/_async/``) has not landed yet, so
+    this runs :class:`HttpClient` in worker threads (``max_connections`` of them): ``send``
+    waits for the exchange in one, a streamed body is read chunk by chunk through them, and
+    the event loop never blocks. A cancelled ``send`` closes the reply when its thread is
+    done. Same keywords, wire bytes, replies and exceptions as :class:`HttpClient`; a body
+    must be bytes, str, a file or a (sync) iterable.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._sync = HttpClient(**kwargs)
+        self._workers = self._sync._max_connections
+        self._executor: Any = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"ossfast.integrations.oss_v2.AsyncHttpClient(max_connections={self._workers})"
+
+    def _pool(self) -> Any:
+        ex = self._executor
+        if ex is None:
+            with self._lock:
+                ex = self._executor
+                if ex is None:
+                    from concurrent.futures import ThreadPoolExecutor
+
+                    ex = self._executor = ThreadPoolExecutor(max_workers=self._workers,
+                                                             thread_name_prefix="ossfast-v2")
+        return ex
+
+    async def open(self) -> None:
+        self._sync.open()
+        self._pool()
+
+    async def close(self) -> None:
+        with self._lock:
+            ex, self._executor = self._executor, None
+        self._sync.close()
+        if ex is not None:
+            ex.shutdown(wait=False)
+
+    async def __aenter__(self) -> "AsyncHttpClient":
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    async def send(self, request: Any, **kwargs: Any) -> "AsyncHttpResponse":
+        if hasattr(request.body, "__aiter__"):
+            raise _exceptions.RequestError(
+                error=TypeError("ossfast's interim AsyncHttpClient takes no async iterable body"))
+        resp = await _in_thread(self._pool(), self._sync.send, request, **kwargs)
+        return AsyncHttpResponse(resp, self._pool())
+
+
+async def _in_thread(executor: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)`` in ``executor``; a reply it makes after the caller was
+    cancelled is closed."""
+    fut = executor.submit(fn, *args, **kwargs)
+    try:
+        return await asyncio.wrap_future(fut)
+    except asyncio.CancelledError:
+        def _drop(f: Any) -> None:
+            if not f.cancelled() and f.exception() is None:
+                close = getattr(f.result(), "close", None)
+                if close is not None:
+                    close()
+
+        fut.add_done_callback(_drop)
+        raise
+
+
+_END = object()
+
+
+class AsyncHttpResponse(_types.AsyncHttpResponse):
+    """A reply through :class:`AsyncHttpClient`: the SDK's ``AsyncHttpResponse``, reading the
+    body of a :class:`HttpResponse` in worker threads."""
+
+    def __init__(self, sync: HttpResponse, executor: Any) -> None:
+        self._sync = sync
+        self._executor = executor
+
+    @property
+    def request(self) -> Any:
+        return self._sync.request
+
+    @property
+    def status_code(self) -> int:
+        return self._sync.status_code
+
+    @property
+    def headers(self) -> Any:
+        return self._sync.headers
+
+    @property
+    def reason(self) -> str:
+        return self._sync.reason
+
+    @property
+    def is_closed(self) -> bool:
+        return self._sync.is_closed
+
+    @property
+    def is_stream_consumed(self) -> bool:
+        return self._sync.is_stream_consumed
+
+    @property
+    def content(self) -> bytes:
+        return self._sync.content
+
+    def __repr__(self) -> str:
+        return f"<AsyncHttpResponse: {self.status_code} {self.reason}>"
+
+    async def __aenter__(self) -> "AsyncHttpResponse":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    async def read(self) -> bytes:
+        if self._sync._content is not None:
+            return self._sync.read()
+        return await _in_thread(self._executor, self._sync.read)
+
+    async def close(self) -> None:
+        self._sync.close()  # closing a socket does not block
+
+    async def iter_bytes(self, **kwargs: Any) -> Any:
+        it = self._sync.iter_bytes(**kwargs)
+        if self._sync._content is not None:
+            for piece in it:
+                yield piece
+            return
+        step = functools.partial(next, it, _END)
+        try:
+            while True:
+                piece = await _in_thread(self._executor, step)
+                if piece is _END:
+                    return
+                yield piece
+        finally:
+            self._sync.close()
+
+
+__all__ = ["HttpClient", "HttpResponse", "AsyncHttpClient", "AsyncHttpResponse", "SignerV1", "SignerV4", "write_get_object_response", "async_write_get_object_response",
            "WriteGetObjectResponseResult", "fast_client", "fast_async_client", "close", "aclose", "OPERATION"]
