@@ -50,7 +50,9 @@ class MiniOSS:
         bucket, _, key = rest.partition("/")
         key = unquote(key)
         with self.lock:
-            return self.answer(req, req.method, bucket, key, q)
+            reply = self.answer(req, req.method, bucket, key, q)
+        reply.headers = [("Date", "Mon, 06 May 2024 07:08:09 GMT"), ("Server", "AliyunOSS")] + list(reply.headers)
+        return reply
 
     @staticmethod
     def meta(data: bytes) -> list:

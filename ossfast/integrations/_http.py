@@ -8,7 +8,8 @@ An SDK hands over (method, URL, headers, body); this sends it as ``requests`` wo
   a str is sent as UTF-8; a buffer goes with its Content-Length; a file, a file-like object with ``len`` or an iterable with ``__len__``
   goes with the length requests finds for it (``requests.utils.super_len``: from the file's
   current position), and an iterable or file of unknown (or zero) length goes out
-  ``Transfer-Encoding: chunked``; no body and a method other than GET/HEAD gets
+  ``Transfer-Encoding: chunked``; no body, or a falsy one (an empty iterable with
+  ``__len__``: requests takes ``data or {}``), and a method other than GET/HEAD gets
   ``Content-Length: 0``; a dict or a list of pairs is form-encoded, with a Content-Type;
 * headers whose value is None are not sent (requests drops them); others are sent as given.
 
@@ -105,7 +106,11 @@ def frame(method: str, data: Any, headers: List[Tuple[str, str]]) -> Tuple[Any, 
     if isinstance(data, str):
         data = data.encode("utf-8") if data else b""
         return frame(method, data, headers)
-    if data is None:
+    try:
+        empty = not data  # requests.Session.request takes ``data or {}``: a falsy body is none
+    except Exception:
+        empty = False
+    if empty:
         return (None if method in _GET_HEAD else b""), None, False
     from collections.abc import Mapping
 
@@ -114,8 +119,6 @@ def frame(method: str, data: Any, headers: List[Tuple[str, str]]) -> Tuple[Any, 
         if length:
             return data, length, False
         return data, None, True
-    if not data:
-        return (None if method in _GET_HEAD else b""), None, False
     if hasattr(data, "read"):
         length = _super_len(data)
         if length:

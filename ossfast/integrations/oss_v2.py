@@ -767,15 +767,18 @@ class HttpClient(_types.HttpClient):
         return t
 
     def send(self, request: Any, **kwargs: Any) -> "HttpResponse":
+        return self._send(request, request.body, kwargs)
+
+    def _send(self, request: Any, body: Any, kwargs: Dict[str, Any]) -> "HttpResponse":
         pool = self._pool or self.open()
         connect = kwargs.pop("connect_timeout", None) or self._connect_timeout
         read = kwargs.pop("readwrite_timeout", None) or self._read_timeout
         stream = bool(kwargs.pop("stream", False))
         try:
             reply = _http.send(pool, request.method, request.url, _http.header_pairs(request.headers),
-                               request.body, self._timeout(connect, read), stream=stream)
+                               body, self._timeout(connect, read), stream=stream)
         except (TransportError, InvalidRequestError, ValueError) as exc:
-            raise _transport_error(exc) from None
+            raise _transport_error(exc) from exc
         return HttpResponse(request, reply, stream, self._block_size)
 
 
@@ -860,7 +863,7 @@ class HttpResponse(_types.HttpResponse):
                 self._content = reply.read()
             except TransportError as exc:
                 self.close()
-                raise _transport_error(exc) from None
+                raise _transport_error(exc) from exc
         self._consumed = True
         self.close()
         return self._content
@@ -883,7 +886,7 @@ class HttpResponse(_types.HttpResponse):
                 try:
                     piece = reply.read_some()
                 except TransportError as exc:
-                    raise _transport_error(exc) from None
+                    raise _transport_error(exc) from exc
                 if not piece:
                     return
                 yield piece
@@ -899,8 +902,10 @@ class AsyncHttpClient(_types.AsyncHttpClient):
     this runs :class:`HttpClient` in worker threads (``max_connections`` of them): ``send``
     waits for the exchange in one, a streamed body is read chunk by chunk through them, and
     the event loop never blocks. A cancelled ``send`` closes the reply when its thread is
-    done. Same keywords, wire bytes, replies and exceptions as :class:`HttpClient`; a body
-    must be bytes, str, a file or a (sync) iterable.
+    done. Same keywords, replies and exceptions as :class:`HttpClient`, and the same wire
+    bytes: an async iterable body (the SDK's CRC tee) is awaited piece by piece on the loop
+    and goes with a Content-Length when it has a ``len()`` (aiohttp, the SDK's default,
+    sends those chunked; OSS takes both).
     """
 
     def __init__(self, **kwargs: Any) -> None:
@@ -943,11 +948,38 @@ class AsyncHttpClient(_types.AsyncHttpClient):
         await self.close()
 
     async def send(self, request: Any, **kwargs: Any) -> "AsyncHttpResponse":
-        if hasattr(request.body, "__aiter__"):
-            raise _exceptions.RequestError(
-                error=TypeError("ossfast's interim AsyncHttpClient takes no async iterable body"))
-        resp = await _in_thread(self._pool(), self._sync.send, request, **kwargs)
+        body = request.body
+        if hasattr(body, "__aiter__"):  # the SDK's CRC tee, or the caller's: awaited on this loop
+            body = _AsyncBody(body, asyncio.get_running_loop())
+        resp = await _in_thread(self._pool(), self._sync._send, request, body, kwargs)
         return AsyncHttpResponse(resp, self._pool())
+
+
+class _AsyncBody:
+    """An async iterable body as the sync iterator the worker thread sends: each item is
+    awaited on the event loop (which is free: it waits for the worker). Its length is the
+    body's ``len()`` when it has one (the SDK's tees do), so it goes with a Content-Length
+    as HttpClient sends it; otherwise chunked."""
+
+    def __init__(self, body: Any, loop: Any) -> None:
+        self._ait = body.__aiter__()
+        self._loop = loop
+        self._len = len(body) if hasattr(body, "__len__") else None
+
+    def __len__(self) -> int:
+        if self._len is None:
+            raise TypeError("length unknown")
+        return self._len
+
+    def __iter__(self) -> "_AsyncBody":
+        return self
+
+    def __next__(self) -> Any:
+        fut = asyncio.run_coroutine_threadsafe(self._ait.__anext__(), self._loop)
+        try:
+            return fut.result()
+        except StopAsyncIteration:
+            raise StopIteration from None
 
 
 async def _in_thread(executor: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
