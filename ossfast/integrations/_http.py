@@ -38,6 +38,7 @@ _DEFAULT_PORT = {"http": 80, "https": 443}
 _PHRASES = {s.value: s.phrase for s in http.HTTPStatus}
 _GET_HEAD = ("GET", "HEAD")
 _SMALL_CHUNK = 64 * 1024  # a chunk up to this size goes in one write with its framing
+SMALL_BODY = 64 * 1024  # an adapter or iterator body up to this size is read first: one write
 
 
 def reason(status: int) -> str:
@@ -117,12 +118,12 @@ def frame(method: str, data: Any, headers: List[Tuple[str, str]]) -> Tuple[Any, 
     if hasattr(data, "__iter__") and not isinstance(data, (list, tuple, Mapping)):  # requests' "stream"
         length = _super_len(data)
         if length:
-            return data, length, False
+            return _small(data, length), length, False
         return data, None, True
     if hasattr(data, "read"):
         length = _super_len(data)
         if length:
-            return data, length, False
+            return _small(data, length), length, False
         return data, None, True  # no length known: urllib3 sends it chunked
     from requests.models import RequestEncodingMixin
 
@@ -132,6 +133,46 @@ def frame(method: str, data: Any, headers: List[Tuple[str, str]]) -> Tuple[Any, 
     if not any(n.lower() == "content-type" for n, _ in headers):
         headers.append(("Content-Type", "application/x-www-form-urlencoded"))
     return frame(method, encoded, headers)
+
+
+def _small(data: Any, length: int) -> Any:
+    """A small body that is not a real file (an SDK's CRC or progress adapter, an iterator),
+    read into bytes now, so that it goes out with the head in one write (the transport sends
+    a file or an iterator after its head). What it gives must be ``length`` bytes: requests
+    would send more than it declared (the SDK's tee of a non-ASCII str does that); ossfast
+    refuses to."""
+    if length > SMALL_BODY or isinstance(data, memoryview) or _real_file(data):
+        return data
+    parts = []
+    n = 0
+    read = getattr(data, "read", None)
+    if read is not None:  # as urllib3 sends a body with read(): blocks of it
+        while n <= length:
+            piece = read(SMALL_BODY)
+            if not piece:
+                break
+            parts.append(piece)
+            n += len(piece)
+    else:
+        for piece in data:
+            if isinstance(piece, str):
+                piece = piece.encode("utf-8")
+            parts.append(piece)
+            n += memoryview(piece).nbytes
+            if n > length:
+                break
+    if n != length:
+        raise InvalidRequestError(f"body: {n if n <= length else 'more than ' + str(length)} bytes "
+                                  f"where its length says {length}", field="body")
+    return b"".join(parts)
+
+
+def _real_file(data: Any) -> bool:
+    try:
+        data.fileno()
+        return True
+    except Exception:
+        return False
 
 
 def send(pool: Any, method: str, url: str, headers: List[Tuple[str, str]], data: Any, timeout: Any,
