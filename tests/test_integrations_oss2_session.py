@@ -304,3 +304,40 @@ def test_repr_and_errors_carry_no_secret(fault_server):
         with pytest.raises(oss2.exceptions.RequestError) as info:
             bucket.put_object("k", b"x")
         assert "the-secret-key" not in repr(session) + str(info.value) + repr(info.value.exception)
+
+
+def test_tls_with_the_given_ca_and_refused_without(tls_recording_server, tls_material):
+    url = tls_recording_server.url
+    with fast_oss2.Session(verify=tls_material.ca_file) as session:
+        bucket = oss2.Bucket(oss2.Auth("ak", "sk"), url, BUCKET, session=session)
+        assert bucket.put_object("k", b"over tls").status == 200
+    assert tls_recording_server.wait_for(1)[0].body == b"over tls"
+    with fast_oss2.Session() as session:  # the system's CA store does not know the test CA
+        bucket = oss2.Bucket(oss2.Auth("ak", "sk"), url, BUCKET, session=session)
+        with pytest.raises(oss2.exceptions.RequestError) as info:
+            bucket.put_object("k", b"x")
+        assert isinstance(info.value.exception, ossfast.CertificateError)
+
+
+def test_one_session_shared_by_threads(start_server):
+    server = start_server(RecordingServer, responses=MiniOSS())
+    errors = []
+    with fast_oss2.Session(pool_size=4) as session:
+        bucket = oss2.Bucket(oss2.Auth("ak", "sk"), server.url, BUCKET, session=session)
+
+        def work(i):
+            try:
+                for j in range(20):
+                    data = b"%d-%d" % (i, j) * 100
+                    bucket.put_object(f"k{i}", data)
+                    assert bucket.get_object(f"k{i}").read() == data
+            except Exception as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert errors == []
+    assert len(server.requests) == 8 * 20 * 2 and len(server.connections) <= 16

@@ -313,6 +313,85 @@ def test_async_client_operations_and_streaming(start_server):
     asyncio.run(main())
 
 
+#: what aiohttp (the SDK's default async transport) frames its own way: it sends every async
+#: iterable body chunked (the SDK's CRC tee is one), and a GET's empty body with
+#: ``Content-Length: 0``; it adds no Accept-Encoding or Connection. AsyncHttpClient frames as
+#: HttpClient (requests) does: all else must be the same.
+AIOHTTP_FRAMING = {"accept-encoding", "connection", "content-length", "transfer-encoding"}
+
+
+async def _async_sequence(url, transport):
+    cfg = oss.config.load_default()
+    cfg.credentials_provider = oss.credentials.StaticCredentialsProvider("ak", "sk")
+    cfg.region = "cn-hangzhou"
+    cfg.endpoint = url
+    cfg.retryer = NoWait()
+    if transport is not None:
+        cfg.http_client = transport
+    client = oss_aio.AsyncClient(cfg)
+    out = []
+    try:
+        put = oss.PutObjectRequest
+        out.append((await client.put_object(put(bucket=BUCKET, key="a", body=b"x" * 1024, metadata={"m": "1"}))).etag)
+        out.append((await client.put_object(put(bucket=BUCKET, key="e", body=b""))).etag)
+        out.append((await client.put_object(put(bucket=BUCKET, key="big", body=BIG))).etag)
+        g = await client.get_object(oss.GetObjectRequest(bucket=BUCKET, key="big"))
+        out.append(await g.body.read() == BIG)
+        g = await client.get_object(oss.GetObjectRequest(bucket=BUCKET, key="big", range_header="bytes=1-5"))
+        out.append((g.status_code, await g.body.read()))
+        h = await client.head_object(oss.HeadObjectRequest(bucket=BUCKET, key="a"))
+        out.append((h.status_code, h.content_length, h.etag))
+        out.append((await client.delete_object(oss.DeleteObjectRequest(bucket=BUCKET, key="a"))).status_code)
+        with pytest.raises(sdk_exc.OperationError) as info:
+            await client.get_object(oss.GetObjectRequest(bucket=BUCKET, key="a"))
+        out.append(info.value.unwrap().code)
+    finally:
+        await client.close()
+        if transport is not None:
+            await transport.close()
+    return out
+
+
+def test_async_same_results_and_wire_as_aiohttp_but_framing(monkeypatch, start_server):
+    mini = MiniOSS()
+    server = start_server(RecordingServer, responses=mini)
+    fixed_sdk_clock(monkeypatch, WHEN)
+    with sdk_default_leaks():
+        theirs = asyncio.run(_async_sequence(server.url, None))
+    n = len(server.requests)
+    mini.objects.clear()
+    ours = asyncio.run(_async_sequence(server.url, fast_v2.AsyncHttpClient()))
+    assert ours == theirs
+    reqs = server.requests
+    assert len(reqs) == 2 * n
+    for a, b in zip(reqs[:n], reqs[n:]):
+        m, t, ha, body_a = wire(a)
+        _, _, hb, body_b = wire(b)
+        assert (b.method, b.target, body_b) == (m, t, body_a)
+        assert [h for h in hb if h[0] not in AIOHTTP_FRAMING] == [h for h in ha if h[0] not in AIOHTTP_FRAMING]
+        if b.method == "PUT":  # ours: the length the tee declares; aiohttp: chunked
+            assert b.header("Content-Length") == str(len(body_b)) and b.header("Transfer-Encoding") is None
+            assert a.header("Transfer-Encoding") == "chunked"
+
+
+def test_async_wire_is_the_sync_clients(monkeypatch, start_server):
+    """AsyncHttpClient sends exactly what HttpClient sends for the same operations."""
+    server = start_server(RecordingServer, responses=MiniOSS())
+    fixed_sdk_clock(monkeypatch, WHEN)
+    asyncio.run(_async_sequence(server.url, fast_v2.AsyncHttpClient()))
+    n = len(server.requests)
+    with fast_v2.HttpClient() as transport:
+        client = make_client(server.url, transport)
+        put = oss.PutObjectRequest
+        client.put_object(put(bucket=BUCKET, key="a", body=b"x" * 1024, metadata={"m": "1"}))
+        client.put_object(put(bucket=BUCKET, key="e", body=b""))
+        client.put_object(put(bucket=BUCKET, key="big", body=BIG))
+        client.get_object(oss.GetObjectRequest(bucket=BUCKET, key="big")).body.read()
+    reqs = server.requests
+    for a, b in zip(reqs[:4], reqs[n:n + 4]):
+        assert wire(a) == wire(b)
+
+
 def test_async_faults_are_the_sdks_exceptions(fault_server):
     fault_server.set_behaviours(*["hold_after_body"] * 2)
 
@@ -325,3 +404,16 @@ def test_async_faults_are_the_sdks_exceptions(fault_server):
             await transport.close()
 
     asyncio.run(main())
+
+
+def test_tls_with_the_given_ca_and_refused_without(tls_recording_server, tls_material):
+    url = tls_recording_server.url
+    with fast_v2.HttpClient(verify=tls_material.ca_file) as transport:
+        client = make_client(url, transport)
+        assert client.put_object(oss.PutObjectRequest(bucket=BUCKET, key="k", body=b"tls")).status_code == 200
+    with fast_v2.HttpClient(insecure_skip_verify=True) as transport:
+        assert transport.send(HttpRequest("GET", url + "/")).status_code == 200
+    with fast_v2.HttpClient() as transport:
+        with pytest.raises(sdk_exc.RequestError) as info:
+            transport.send(HttpRequest("GET", url + "/"))
+        assert isinstance(info.value.__cause__, ossfast.CertificateError)
