@@ -417,3 +417,25 @@ def test_tls_with_the_given_ca_and_refused_without(tls_recording_server, tls_mat
         with pytest.raises(sdk_exc.RequestError) as info:
             transport.send(HttpRequest("GET", url + "/"))
         assert isinstance(info.value.__cause__, ossfast.CertificateError)
+
+
+def test_async_cancelled_send_closes_the_late_reply(start_server):
+    server = start_server(RecordingServer, responses=lambda req: Reply(200, body=b"late" * 100_000, delay=0.4))
+
+    async def main():
+        transport = fast_v2.AsyncHttpClient()
+        try:
+            task = asyncio.ensure_future(transport.send(HttpRequest("GET", server.url + "/"), stream=True))
+            await asyncio.sleep(0.1)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            await asyncio.sleep(0.8)  # the worker got its reply meanwhile, and closed it
+            assert transport._sync._pool.idle_count() == 0
+            resp = await transport.send(HttpRequest("GET", server.url + "/"))
+            assert resp.content == b"late" * 100_000
+        finally:
+            await transport.close()
+
+    asyncio.run(main())
+    assert len(server.connections) == 2  # the cancelled one's connection was not reused
