@@ -869,7 +869,8 @@ class HttpResponse(_types.HttpResponse):
         return self._content
 
     def iter_bytes(self, **kwargs: Any) -> Any:
-        """The body as it arrives (a reply read whole: in ``block_size`` pieces)."""
+        """The body: a streamed reply's pieces as they arrive (up to 64 KiB each, not cut to
+        ``block_size``); a reply read whole in ``block_size`` pieces."""
         block_size = kwargs.pop("block_size", None) or self._block_size
         content = self._content
         if content is not None:
