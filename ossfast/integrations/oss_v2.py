@@ -957,15 +957,20 @@ class AsyncHttpClient(_types.AsyncHttpClient):
 
 
 class _AsyncBody:
-    """An async iterable body as the sync iterator the worker thread sends: each item is
-    awaited on the event loop (which is free: it waits for the worker). Its length is the
-    body's ``len()`` when it has one (the SDK's tees do), so it goes with a Content-Length
-    as HttpClient sends it; otherwise chunked."""
+    """An async iterable body as the sync iterator the worker thread sends: its items are
+    awaited on the event loop (which is free: it waits for the worker), up to ``BATCH``
+    bytes of them per trip between the threads. Its length is the body's ``len()`` when it
+    has one (the SDK's tees do), so it goes with a Content-Length as HttpClient sends it;
+    otherwise chunked."""
+
+    BATCH = 1024 * 1024
 
     def __init__(self, body: Any, loop: Any) -> None:
         self._ait = body.__aiter__()
         self._loop = loop
         self._len = len(body) if hasattr(body, "__len__") else None
+        self._ready: List[Any] = []
+        self._ended = False
 
     def __len__(self) -> int:
         if self._len is None:
@@ -975,12 +980,27 @@ class _AsyncBody:
     def __iter__(self) -> "_AsyncBody":
         return self
 
-    def __next__(self) -> Any:
-        fut = asyncio.run_coroutine_threadsafe(self._ait.__anext__(), self._loop)
+    async def _pull(self) -> List[Any]:
+        got: List[Any] = []
+        n = 0
         try:
-            return fut.result()
+            while n < self.BATCH:
+                item = await self._ait.__anext__()
+                got.append(item)
+                n += len(item)
         except StopAsyncIteration:
-            raise StopIteration from None
+            self._ended = True
+        return got
+
+    def __next__(self) -> Any:
+        if not self._ready:
+            if self._ended:
+                raise StopIteration
+            self._ready = asyncio.run_coroutine_threadsafe(self._pull(), self._loop).result()
+            self._ready.reverse()
+            if not self._ready:
+                raise StopIteration
+        return self._ready.pop()
 
 
 async def _in_thread(executor: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
