@@ -248,23 +248,23 @@ def _send_chunked(pool: Any, key: Tuple[str, str, int], timeout: Any, method: st
     return resp
 
 
-#: what requests (its session's defaults, then http.client) adds when the SDK did not set it
-REQUESTS_DEFAULTS = (("accept-encoding", "Accept-Encoding", "identity"), ("accept", "Accept", "*/*"),
-                     ("connection", "Connection", "keep-alive"))
+#: what requests adds where the SDK set nothing: its session's defaults (an SDK's None value
+#: removes them) and http.client's Accept-Encoding (added even where None removed requests')
+REQUESTS_DEFAULTS = (("accept-encoding", "Accept-Encoding", "identity", True), ("accept", "Accept", "*/*", False),
+                     ("connection", "Connection", "keep-alive", False))
 
 
 def header_pairs(headers: Any) -> List[Tuple[str, str]]:
     """An SDK's header mapping as the (name, value) pairs requests would send: None values
-    dropped, bytes read as Latin-1, anything else as str; ``REQUESTS_DEFAULTS`` added where
-    missing."""
+    dropped, bytes read as Latin-1, anything else as str; ``REQUESTS_DEFAULTS`` added."""
     out = []
     store = getattr(headers, "_store", None)  # requests' CaseInsensitiveDict: lower -> (name, value)
     if isinstance(store, dict):
-        items = store.values()
-        seen: Any = store
+        items: Any = store.values()
+        given = {low: kv[1] for low, kv in store.items() if low in _DEFAULT_NAMES}
     else:
         items = list(headers.items())
-        seen = {n.lower() if isinstance(n, str) else n for n, v in items if v is not None}
+        given = {n.lower(): v for n, v in items if isinstance(n, str) and n.lower() in _DEFAULT_NAMES}
     for name, value in items:
         if value is None:
             continue
@@ -273,10 +273,13 @@ def header_pairs(headers: Any) -> List[Tuple[str, str]]:
         if type(name) is not str:
             name = name.decode("latin-1") if isinstance(name, bytes) else str(name)
         out.append((name, value))
-    for low, name, value in REQUESTS_DEFAULTS:
-        if low not in seen or (store is not None and store[low][1] is None):
+    for low, name, value, even_if_removed in REQUESTS_DEFAULTS:
+        if low not in given or (given[low] is None and even_if_removed):
             out.append((name, value))
     return out
+
+
+_DEFAULT_NAMES = frozenset(d[0] for d in REQUESTS_DEFAULTS)
 
 
 def reply_headers(raw: List[Tuple[bytes, bytes]], cls: Any) -> Any:
