@@ -113,6 +113,12 @@ def frame(method: str, data: Any, headers: List[Tuple[str, str]]) -> Tuple[Any, 
         empty = False
     if empty:
         return (None if method in _GET_HEAD else b""), None, False
+    try:  # any other buffer (bytearray, memoryview, mmap): sent as it is, with its length
+        nbytes = memoryview(data).nbytes
+    except TypeError:
+        pass
+    else:
+        return data, nbytes, False
     from collections.abc import Mapping
 
     if hasattr(data, "__iter__") and not isinstance(data, (list, tuple, Mapping)):  # requests' "stream"
