@@ -439,3 +439,14 @@ def test_async_cancelled_send_closes_the_late_reply(start_server):
 
     asyncio.run(main())
     assert len(server.connections) == 2  # the cancelled one's connection was not reused
+
+
+def test_a_stalled_streamed_body_is_response_error(fault_server):
+    fault_server.set_behaviours(Behaviour("head_then_hold", _head_then_hold, hold=2.0))
+    with fast_v2.HttpClient(readwrite_timeout=0.3) as client:
+        resp = client.send(HttpRequest("GET", fault_server.url + "/"), stream=True)
+        it = resp.iter_bytes()
+        assert next(it) == b"12345"
+        with pytest.raises(sdk_exc.ResponseError) as info:
+            next(it)
+        assert isinstance(info.value.__cause__, ossfast.TimeoutError) and resp.is_closed
