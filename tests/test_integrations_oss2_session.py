@@ -410,3 +410,13 @@ def test_bodies_framed_as_requests_frames_them(start_server, tmp_path, method, k
                 b.close()
     theirs, ours = server.wait_for(2)
     assert wire(ours) == wire(theirs)
+
+
+def test_a_request_with_proxies_goes_through_oss2s_own_session(start_server):
+    proxy = start_server(RecordingServer)
+    with fast_oss2.Session() as session:
+        bucket = oss2.Bucket(oss2.Auth("ak", "sk"), "http://oss-cn-hangzhou.aliyuncs.com", BUCKET, session=session,
+                             proxies={"http": proxy.url})
+        assert bucket.put_object("k", b"via proxy").status == 200
+    (req,) = proxy.wait_for(1)
+    assert req.target == f"http://{BUCKET}.oss-cn-hangzhou.aliyuncs.com/k" and req.body == b"via proxy"
