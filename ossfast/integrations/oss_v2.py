@@ -708,7 +708,9 @@ class HttpClient(_types.HttpClient):
     the standard phrase of the status. Transport failures raise the SDK's
     ``RequestError`` (connection refused or reset, timeout before the request went out,
     malformed reply) or ``ResponseError`` (no reply in time), which its retryer retries when
-    the body can be sent again; ossfast's own error is the ``__cause__``. The SDK owns the
+    the body can be sent again; ossfast's own error is the ``__cause__``. A body that is not
+    what it declares (more or fewer bytes than its length, a closed file) raises
+    ``ParamInvalidError`` before anything is sent: no retry can help it. The SDK owns the
     retries: the transport itself retries only a request that met a stale pooled
     connection. Thread-safe.
     """
@@ -777,7 +779,10 @@ class HttpClient(_types.HttpClient):
         try:
             reply = _http.send(pool, request.method, request.url, _http.header_pairs(request.headers),
                                body, self._timeout(connect, read), stream=stream)
-        except (TransportError, InvalidRequestError, ValueError) as exc:
+        except InvalidRequestError as exc:  # a body that is not what it says: not worth a retry
+            err = _exceptions.ParamInvalidError(field=str(exc))
+            raise err from exc
+        except (TransportError, ValueError) as exc:  # ValueError: CR/LF in a header (requests: RequestError)
             raise _transport_error(exc) from exc
         return HttpResponse(request, reply, stream, self._block_size)
 
