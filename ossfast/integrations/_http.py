@@ -267,7 +267,7 @@ def header_pairs(headers: Any) -> List[Tuple[str, str]]:
     store = getattr(headers, "_store", None)  # requests' CaseInsensitiveDict: lower -> (name, value)
     if isinstance(store, dict):
         items: Any = store.values()
-        given = {low: kv[1] for low, kv in store.items() if low in _DEFAULT_NAMES}
+        given = {low: store[low][1] for low in _DEFAULT_NAMES if low in store}
     else:
         items = list(headers.items())
         given = {n.lower(): v for n, v in items if isinstance(n, str) and n.lower() in _DEFAULT_NAMES}
