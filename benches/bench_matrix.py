@@ -390,7 +390,7 @@ CONTENDERS: List[Contender] = [
     Contender("ossfast +MD5", "http", "bytes", "ossfast", lambda e, p: fast_bytes(e, p, md5=True), RAW, OSS2,
               doc="the same with content_md5=True (MD5 computed, sent as Content-MD5)"),
     Contender("ossfast file", "http", "file", "ossfast", fast_file, SENDFILE, OSS2,
-              doc="an open file (sendfile, CRC64 on a second thread)"),
+              doc="an open file (pread into a reused 256 KiB buffer, CRC64, send)"),
     Contender("ossfast iterator", "http", "iterator", "ossfast", fast_iter, RAW, OSS2,
               doc="a generator of 1 MiB memoryview slices, content_length given"),
     Contender("ossfast AsyncClient", "http", "bytes", "ossfast", fast_async, RAW, OSS2,

@@ -147,7 +147,7 @@ def small(spin_sink):
 @pytest.fixture
 def off_spin_cpu():
     """The client off the spinning sink's CPU while a small-request test runs (every candidate
-    alike; the 256 MiB tests keep both CPUs: ossfast hashes a file on a second thread)."""
+    alike; the 256 MiB tests keep both CPUs: the sink drains on one while the client sends)."""
     with keep_off_spin_cpu():
         yield
 

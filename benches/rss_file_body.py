@@ -7,7 +7,7 @@ Run in a fresh interpreter (bench_sender.py runs it as a subprocess)::
 Steps: write a real 1 GiB file (random 1 MiB block, each chunk stamped with its index, so no
 page is sparse or shared; CRC64 computed while writing), start the loopback sink (its own
 process), import ossfast and warm up (one small request, one 8 MiB slice of the same file, so
-the connection, the hashing thread and their buffers exist), then reset the peak
+the connection and the buffers exist), then reset the peak
 (``echo 5 > /proc/self/clear_refs`` resets VmHWM; where that is not possible the current peak
 is the baseline), send the whole file with ``Client.write_get_object_response``, and read VmHWM
 again. Prints one human line and one JSON line; exits 1 when the growth is above the limit or
@@ -88,7 +88,7 @@ def main(argv=None) -> int:
         crc = make_file(path, size)
         route = "fc-ap-01-1234567890-opap.oss-cn-qingdao-internal.oss-object-process.aliyuncs.com"
         with Sink() as sink, ossfast.Client(ossfast.Credentials("ak", "sk"), endpoint=sink.url) as client:
-            # Warm-up: connection, code paths, the hashing thread and its buffer.
+            # Warm-up: connection, code paths and buffers.
             client.write_get_object_response(route, "tok", 200, b"warm-up")
             with open(path, "rb") as f:
                 client.write_get_object_response(route, "tok", 200, f, content_length=8 << 20)

@@ -5,8 +5,9 @@ A body is classified once, before any byte is sent:
 * ``MemoryBody``: bytes, bytearray, memoryview, mmap, array... -- one
   contiguous buffer, sent as memoryview slices, never copied. Replayable.
 * ``FileBody``: a file object. A real file (has ``fileno()`` on a regular
-  file) is sent with ``os.sendfile`` on plain TCP; anything else, and TLS,
-  read in chunks into one reused buffer. Replayable when seekable.
+  file) is read with pread: whole when small, else piece by piece into one
+  reused buffer on plain TCP (transport._send_file_plain); anything else,
+  and TLS, read in chunks into one reused buffer. Replayable when seekable.
 * ``IterBody``: an iterable of buffers with a declared ``content_length``.
   The first item is fetched before the head is sent, so a bad first item
   costs no byte on the wire; later items are checked as they come, and the

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import datetime as _dt
+import io
 import logging
 import math
 import os
 import random
+import stat as _stat
 import threading
 import time
 from collections import OrderedDict
@@ -372,13 +374,21 @@ class Client:
         ``progress(bytes_sent, total)``: called at most once per 4 MiB, and with 0 again when a
         retry sends the body anew. Success: OSS answered 2xx after the whole body was written.
         """
-        if (progress is None and type(body) is bytes and len(body) <= _FAST_BODY and headers is None
-                and content_length is None and content_md5 is False and content_range is None):
-            # The common case in one C call: a known route, a plain status, a small bytes body,
-            # forwarded headers at most. Anything unusual (and any error) goes the general way,
-            # which says what is wrong, in prepare()'s order.
+        if (progress is None and headers is None and content_length is None and content_md5 is False
+                and content_range is None):
+            # The common case in one C call: a known route, a plain status, a small bytes body
+            # (or the rest of a small regular file, read whole), forwarded headers at most.
+            # Anything unusual (and any error) goes the general way, which says what is wrong,
+            # in prepare()'s order.
+            fpos = -1
+            if type(body) is bytes:
+                data: Optional[bytes] = body if len(body) <= _FAST_BODY else None
+            elif type(body) in _FAST_FILES:
+                data, fpos = _small_file(body)
+            else:
+                data = None
             lane = (self._keys if self._provider is None else self._keys_now()).lanes.get(route) \
-                if type(route) is str else None
+                if type(route) is str and data is not None else None
             if (lane is not None and type(status) is int and status in _FAST_STATUS
                     and type(token) is str and len(token) <= _MAX_TOKEN):
                 try:
@@ -391,12 +401,15 @@ class Client:
                         fwd = _request.fwd_values((
                             accept_ranges, cache_control, content_disposition, content_encoding,
                             content_language, None, content_type, etag, expires, last_modified))
-                    head, crc = lane[2](token.encode("ascii"), status, body, fwd)
+                    head, crc = lane[2](token.encode("ascii"), status, data, fwd)
                 except (UnicodeEncodeError, InvalidRequestError):
                     pass
                 else:
                     if len(head) <= _request.MAX_HEAD:
-                        return self._send_small(route, status, head, body, crc)
+                        assert data is not None
+                        return self._send_small(route, status, head, data, crc)
+            if fpos >= 0:  # read for nothing: the general path takes the file from where it was
+                body.seek(fpos)
         return self.send(self.prepare(
             route, token, status, body, accept_ranges=accept_ranges, cache_control=cache_control,
             content_disposition=content_disposition, content_encoding=content_encoding,
@@ -620,6 +633,29 @@ class _AttemptFailed(Exception):
 
 #: the fast path's bodies and statuses (206 needs a Content-Range, 304 no body: both go the general way)
 _FAST_BODY = 64 * 1024
+_FAST_FILES = (io.BufferedReader, io.FileIO)  # open(path, "rb"), with or without buffering
+
+
+def _small_file(f: Any) -> Tuple[Optional[bytes], int]:
+    """(the rest of ``f`` from its position, that position) when ``f`` is a readable regular
+    file with at most _FAST_BODY bytes left, read to its end; else (None, -1) with the file
+    where it was: the general path then takes it (and says what is wrong with it, if anything)."""
+    try:
+        fd = f.fileno()
+        st = os.fstat(fd)
+        if not _stat.S_ISREG(st.st_mode) or not f.readable():
+            return None, -1
+        pos = f.tell()
+        n = st.st_size - pos
+        if n < 0 or n > _FAST_BODY:
+            return None, -1
+        data = f.read(n)  # leaves the file at its end, as any file body sent does
+        if type(data) is not bytes or len(data) != n:
+            f.seek(pos)
+            return None, -1
+    except (OSError, ValueError):
+        return None, -1
+    return data, pos
 _MAX_TOKEN = _request.MAX_HEADER_VALUE
 _FAST_STATUS = _request.ALLOWED_STATUS - {206, 304}
 

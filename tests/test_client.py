@@ -88,7 +88,7 @@ def test_file_bodies(recording_server, tmp_path, size):
     path = tmp_path / "f.bin"
     path.write_bytes(b"HEAD" + data)
     with make_client(recording_server) as c:
-        with open(path, "rb") as f:  # real file: sendfile on plain TCP
+        with open(path, "rb") as f:  # real file: pread and send, or one read when small
             f.seek(4)
             r1 = c.write_get_object_response(ROUTE, TOKEN, 200, f)
         with open(path, "rb", buffering=0) as f:  # raw file
@@ -99,6 +99,47 @@ def test_file_bodies(recording_server, tmp_path, size):
         assert r.crc64 == ref_crc64(data) and r.bytes_sent == size
     for req in recording_server.wait_for(3):
         assert req.complete and req.body_length == size and req.crc64 == ref_crc64(data)
+
+
+@pytest.mark.parametrize("size", [0, 1024, 64 * 1024 - 900, 64 * 1024 + 1])
+def test_small_file_bodies_and_the_file_position(recording_server, tmp_path, size):
+    """Small regular files go like small bytes (read whole, head and body in one write): the
+    first request (no route lane, no idle connection) goes the general way, the next ones the
+    fast path. Either way the file is left at its end, and a file read ahead by its buffer is
+    sent from its logical position."""
+    data = os.urandom(size)
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"HEAD" + data)
+    results = []
+    with make_client(recording_server) as c:
+        for i in range(4):
+            with open(path, "rb", buffering=0 if i == 3 else -1) as f:
+                assert f.read(4) == b"HEAD"  # a buffered reader has read ahead
+                results.append(c.write_get_object_response(ROUTE, TOKEN, 200, f))
+                assert f.tell() == 4 + size
+                assert f.read() == b""
+        # A route without a lane yet: read for the fast path, then sent by the general path.
+        with open(path, "rb") as f:
+            f.seek(4)
+            results.append(c.write_get_object_response("other-" + ROUTE, TOKEN, 200, f))
+            assert f.tell() == 4 + size
+    for r in results:
+        assert r.crc64 == ref_crc64(data) and r.bytes_sent == size
+    for req in recording_server.wait_for(5):
+        assert req.complete and req.body == data
+
+
+@pytest.mark.parametrize("size", [1000, 3 * 1024 * 1024 + 5])
+def test_file_truncated_after_prepare_is_aborted(recording_server, tmp_path, size):
+    """A regular file that loses bytes between prepare() and the send: nothing is completed."""
+    path = tmp_path / "f.bin"
+    path.write_bytes(os.urandom(size))
+    with make_client(recording_server, retries=0) as c, open(path, "rb") as f:
+        prepared = c.prepare(ROUTE, TOKEN, 200, f)
+        os.truncate(path, size // 2)
+        with pytest.raises((InvalidRequestError, TransportError), match="ended"):
+            c.send(prepared)
+    assert recording_server.requests == []
 
 
 def test_unseekable_file_needs_length(recording_server):
