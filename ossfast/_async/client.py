@@ -254,14 +254,18 @@ class AsyncClient:
                 outcome = await self._write(conn, prepared, progress, wait)
             except TransportError as exc:
                 await self._send_failed(conn, reply_fut, exc, reused)
-            try:
-                resp = await asyncio.wait_for(asyncio.shield(reply_fut), wait)
-            except asyncio.TimeoutError:
-                raise TimeoutError(f"no complete reply within {wait}s", request_sent=True,
-                                   bytes_sent=outcome.body_sent) from None
-            except TransportError as exc:
-                exc.bytes_sent = outcome.body_sent
-                raise
+            if reply_fut.done():
+                resp = reply_fut.result()
+            else:
+                # One timer, no task or shield: the deadline fails the reply's future.
+                timer = asyncio.get_running_loop().call_later(wait, _expire, reply_fut, wait)
+                try:
+                    resp = await reply_fut
+                except TransportError as exc:
+                    exc.bytes_sent = outcome.body_sent
+                    raise
+                finally:
+                    timer.cancel()
         except BaseException:  # errors and cancellation: a RST, never a completed cut body
             conn.close(abort=True)
             if not reply_fut.done():
@@ -313,9 +317,21 @@ class AsyncClient:
         try:
             if isinstance(body, _AsyncIterBody):
                 first = await body.first()  # a bad first item costs no byte on the wire
+            crc = 0
+            if type(body) is _body.MemoryBody and total + len(prepared.head) <= _transport.SMALL_BODY:
+                # Head and a small body in one write (one send, one TCP segment or TLS record).
+                conn.write(prepared.head + body.view if total else prepared.head)
+                out.head_sent = len(prepared.head)
+                crc = body.crc if body.crc is not None else impl.crc64(body.view) if total else 0
+                out.body_sent = total
+                if tick is not None:
+                    tick(total)
+                await conn.drain(wait)
+                out.crc64 = crc
+                out.complete = True
+                return out
             conn.write(prepared.head)
             out.head_sent = len(prepared.head)
-            crc = 0
             if type(body) is _body.MemoryBody:
                 view = body.view
                 known = body.crc
@@ -398,6 +414,11 @@ class AsyncClient:
 
     async def __aexit__(self, *exc: Any) -> None:
         await self.close()
+
+
+def _expire(fut: asyncio.Future, wait: float) -> None:
+    if not fut.done():
+        fut.set_exception(TimeoutError(f"no complete reply within {wait}s", request_sent=True))
 
 
 async def _aiter_sync(it: Any):  # type: ignore[no-untyped-def]
