@@ -118,12 +118,14 @@ class AsyncConnection(asyncio.Protocol):
             raise ConnectionLost(str(self.lost_exc) if self.lost_exc else "the connection was closed")
         if not self.paused:
             return
-        self._drain = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        fut = self._drain = loop.create_future()
+        # A timer, not wait_for: no task per wait, and a cancellation is never swallowed.
+        timer = loop.call_later(wait, _no_progress, fut)
         try:
-            await asyncio.wait_for(self._drain, wait)
-        except asyncio.TimeoutError:
-            raise socket.timeout("the send made no progress") from None
+            await fut
         finally:
+            timer.cancel()
             self._drain = None
 
     def is_stale(self, idle_timeout: float) -> bool:
@@ -145,8 +147,17 @@ class AsyncConnection(asyncio.Protocol):
                 except OSError:
                     pass
             t.abort()
+        elif not self.plain:
+            # No close_notify exchange: asyncio would keep the socket until the peer answers it
+            # (or 30 s), past the end of the loop; every exchange is framed, so nothing is lost.
+            t.abort()
         else:
             t.close()
+
+
+def _no_progress(fut: asyncio.Future) -> None:
+    if not fut.done():
+        fut.set_exception(socket.timeout("the send made no progress"))
 
 
 class AsyncPool:
