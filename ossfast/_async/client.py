@@ -1,0 +1,429 @@
+"""``ossfast.AsyncClient``: the same sender for asyncio code, with its own pool on the loop.
+
+Requests are validated, built and signed by a blocking ``Client`` held only as the builder
+(its ``prepare()`` and signer caches; it never opens a socket). Replies are read by
+``_http11.ReplyReader`` as their bytes arrive; retries are decided by ``_policy`` from the
+same facts the blocking client reports; errors are the same (``ServerError`` from the OSS
+XML, ``TransportError``, ``TimeoutError``).
+
+Bodies: buffers go to ``transport.write`` as memoryview slices (no copy, no thread);
+files are read in 1 MiB pieces in the loop's default executor; synchronous iterators are
+iterated on the loop; async iterators (``content_length`` required) are awaited. Hashing a
+big body (``content_md5=True``, or the CRC-64 of a large buffer) runs in the executor, so the
+loop never stalls on it.
+
+Cancellation: a call cancelled (or timed out by the caller) before the reply is read aborts
+its connection at once: SO_LINGER 0 and ``transport.abort()``, so the kernel resets the
+connection and discards every byte not yet sent. If the body had not been fully written when
+the call was cancelled, OSS cannot take the request (it never sees a complete body). If the
+body had been fully written and the call was then cancelled while waiting for the reply, OSS
+may or may not have taken it: the token is single use, so do not assume it can be sent again.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as _dt
+import functools
+import logging
+import socket
+import time
+from typing import Any, Callable, Optional, Tuple, Union
+
+from .. import _policy
+from .. import body as _body
+from .. import transport as _transport
+from .._backend import impl
+from ..client import Client, Result, _AttemptFailed, parse_error
+from ..credentials import Credentials
+from ..errors import TimeoutError, TransportError
+from ..request import PreparedRequest
+from .connection import AsyncConnection, AsyncPool, ConnectionLost
+
+log = logging.getLogger("ossfast")
+
+#: buffers at least this big are hashed (CRC-64, or MD5 for content_md5=True) in the executor
+HASH_OFF_LOOP = 1024 * 1024
+FILE_PIECE = 1024 * 1024
+
+
+class _AsyncIterBody(_body.Body):
+    """An async iterator of buffers with a declared ``content_length``. As IterBody: the first
+    item is fetched before the head goes, and the completing chunk goes out only once the
+    iterator is done (a long or short body is never sent complete)."""
+
+    kind = "async iterator"
+
+    def __init__(self, aiterable: Any, content_length: int) -> None:
+        self.length = content_length
+        self._it = aiterable.__aiter__()
+        self.sent = 0
+        self.taken = 0
+
+    @property
+    def replayable(self) -> bool:  # type: ignore[override]
+        return False
+
+    async def _next(self) -> Optional[memoryview]:
+        try:
+            item = await self._it.__anext__()
+        except StopAsyncIteration:
+            return None
+        mv = _body.as_buffer(item) if not isinstance(item, str) else None
+        if mv is None:
+            from ..errors import InvalidRequestError
+
+            raise InvalidRequestError(
+                f"body: the iterator yielded {type(item).__name__}; it must yield bytes-like objects",
+                field="body")
+        return mv
+
+    async def first(self) -> Optional[memoryview]:
+        return await self._next()
+
+    async def chunks(self, first: Optional[memoryview]):  # type: ignore[no-untyped-def]
+        from ..errors import InvalidRequestError
+
+        sent, total, pending = 0, self.length, first
+        while True:
+            if pending is None:
+                if sent != total:
+                    raise InvalidRequestError(
+                        f"body: the iterator ended after {sent} of content_length={total} bytes", field="body")
+                return
+            n = len(pending)
+            if sent + n > total:
+                raise InvalidRequestError(
+                    f"body: the iterator yielded more than content_length={total} bytes", field="body")
+            if sent + n == total:
+                while True:
+                    nxt = await self._next()
+                    if nxt is None or len(nxt):
+                        break
+                if nxt is not None:
+                    raise InvalidRequestError(
+                        f"body: the iterator yielded more than content_length={total} bytes", field="body")
+                if n:
+                    yield pending
+                return
+            if n:
+                yield pending
+            sent += n
+            pending = await self._next()
+
+
+class _Unread:
+    """Stands for an async iterator in ``prepare()``: a non-seekable reader of the declared
+    length (the head depends on the length only)."""
+
+    def read(self, n: int = -1) -> bytes:  # pragma: no cover - never read
+        raise RuntimeError("not readable")
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+
+def _big(body: Any) -> bool:
+    """Is hashing ``body`` heavy enough to go off the loop?"""
+    try:
+        return memoryview(body).nbytes >= HASH_OFF_LOOP
+    except TypeError:
+        return hasattr(body, "read")  # a file: read whole to hash it
+
+
+class AsyncClient:
+    """Sends WriteGetObjectResponse requests from asyncio code; same arguments as ``Client``
+    (``max_workers`` is accepted and ignored, for code written for the thread shim). Use it
+    on one event loop."""
+
+    def __init__(self, credentials: Optional[Credentials] = None, *, max_workers: Any = None,
+                 **kwargs: Any) -> None:
+        self._builder = Client(credentials, **kwargs)  # builds and signs; never does I/O
+        b = self._builder
+        self._timeout = b._timeout
+        self._retry = b._retry
+        self._pool = AsyncPool(maxsize=b._pool.maxsize, ssl_context_factory=b._pool.ssl_context)
+
+    # ------------------------------------------------------------ settings
+    @property
+    def client(self) -> Client:
+        """The blocking client used to build and sign requests (it holds no connection)."""
+        return self._builder
+
+    @property
+    def credentials(self) -> Credentials:
+        return self._builder.credentials
+
+    @credentials.setter
+    def credentials(self, value: Any) -> None:
+        self._builder.credentials = value
+
+    @property
+    def pool(self) -> AsyncPool:
+        return self._pool
+
+    def __repr__(self) -> str:
+        return "Async" + repr(self._builder)
+
+    def prepare(self, *args: Any, **kwargs: Any) -> PreparedRequest:
+        """Validate and build the request without sending it (as ``Client.prepare``)."""
+        return self._builder.prepare(*args, **kwargs)
+
+    # ------------------------------------------------------------ sending
+    async def write_get_object_response(
+            self, route: str, token: str, status: Any = 200, body: Any = b"", *,
+            accept_ranges: Optional[str] = None, cache_control: Optional[str] = None,
+            content_disposition: Optional[str] = None, content_encoding: Optional[str] = None,
+            content_language: Optional[str] = None, content_range: Optional[str] = None,
+            content_type: Optional[str] = None, etag: Optional[str] = None, expires: Any = None,
+            last_modified: Any = None, headers: Any = None, content_length: Optional[int] = None,
+            content_md5: Any = False, progress: Optional[Callable[[int, int], Any]] = None) -> Result:
+        """``Client.write_get_object_response``, awaited. ``body`` may also be an async
+        iterator of buffers (with ``content_length``). See the module docstring for what a
+        cancelled call may have delivered."""
+        abody = None
+        if hasattr(body, "__aiter__"):
+            if content_length is None:
+                from ..errors import InvalidRequestError
+
+                raise InvalidRequestError(
+                    "content_length: required when the body is an iterator", field="content_length")
+            abody, body = body, _Unread()
+        kwargs = dict(accept_ranges=accept_ranges, cache_control=cache_control,
+                      content_disposition=content_disposition, content_encoding=content_encoding,
+                      content_language=content_language, content_range=content_range,
+                      content_type=content_type, etag=etag, expires=expires, last_modified=last_modified,
+                      headers=headers, content_length=content_length, content_md5=content_md5,
+                      progress=progress)
+        if content_md5 is True and abody is None and _big(body):
+            loop = asyncio.get_running_loop()
+            prepared = await loop.run_in_executor(
+                None, functools.partial(self._builder.prepare, route, token, status, body, **kwargs))
+        else:
+            prepared = self._builder.prepare(route, token, status, body, **kwargs)
+        if abody is not None:
+            prepared.body = _AsyncIterBody(abody, prepared.content_length)
+        return await self.send(prepared, progress)
+
+    async def send(self, prepared: PreparedRequest,
+                   progress: Optional[Callable[[int, int], Any]] = None) -> Result:
+        """Send a PreparedRequest (once: its body may be an iterator)."""
+        start = time.perf_counter()
+        key = self._builder._key(prepared.route)
+        body = prepared.body
+        retry = self._retry
+        attempt = 0
+        try:
+            while True:
+                try:
+                    return await self._attempt(key, prepared, progress, start, attempt)
+                except _AttemptFailed as exc:
+                    reason = _policy.retry_reason(exc.attempt, replayable=body.replayable,
+                                                  retries_made=attempt, total=retry.total,
+                                                  statuses=retry.statuses)
+                    if reason is None:
+                        raise exc.error from None
+                    delay = retry.delay(attempt)
+                    attempt += 1
+                    log.info("retrying WriteGetObjectResponse to %s (attempt %d of %d) in %.3fs: %s",
+                             prepared.route, attempt + 1, retry.total + 1, delay, reason)
+                    if body.replayable:
+                        body.rewind()
+                    await asyncio.sleep(delay)
+                    if progress is not None and body.length:
+                        progress(0, body.length)
+        finally:
+            body.close()
+
+    async def _attempt(self, key: Tuple[str, str, int], prepared: PreparedRequest,
+                       progress: Optional[Callable[[int, int], Any]], start: float, attempt: int) -> Result:
+        try:
+            conn, reused = await self._pool.acquire(key, self._timeout.connect)
+        except TransportError as exc:
+            from ..transport import CertificateError
+
+            raise _AttemptFailed(exc, _policy.Attempt(
+                connected=False, certificate_rejected=isinstance(exc, CertificateError),
+                client_closed=self._pool.closed, detail=str(exc))) from None
+        reply_fut = conn.begin()
+        wait = self._timeout.read
+        try:
+            try:
+                outcome = await self._write(conn, prepared, progress, wait)
+            except TransportError as exc:
+                await self._send_failed(conn, reply_fut, exc, reused)
+            if reply_fut.done():
+                resp = reply_fut.result()
+            else:
+                # One timer, no task or shield: the deadline fails the reply's future.
+                timer = asyncio.get_running_loop().call_later(wait, _expire, reply_fut, wait)
+                try:
+                    resp = await reply_fut
+                except TransportError as exc:
+                    exc.bytes_sent = outcome.body_sent
+                    raise
+                finally:
+                    timer.cancel()
+        except BaseException:  # errors and cancellation: a RST, never a completed cut body
+            conn.close(abort=True)
+            if not reply_fut.done():
+                reply_fut.cancel()
+            raise
+        if resp.keep_alive and not conn.stale:
+            self._pool.release(conn)
+        else:
+            conn.close()
+        elapsed = time.perf_counter() - start
+        if not 200 <= resp.status < 300:
+            raise _AttemptFailed(parse_error(resp.status, resp.body, resp.headers),
+                                 _policy.Attempt(True, reused, True, False, resp.status))
+        result = Result(resp.status, None, resp, outcome.body_sent, outcome.crc64, elapsed, attempt + 1,
+                        reused)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("WriteGetObjectResponse to %s: status %d forwarded, %d body bytes, request id %s, %.1f ms",
+                      prepared.route, prepared.status, outcome.body_sent, result.request_id, elapsed * 1e3)
+        return result
+
+    async def _send_failed(self, conn: AsyncConnection, reply_fut: asyncio.Future,
+                           exc: TransportError, reused: bool) -> None:
+        """Sending failed: an early reply already parsed (or arriving within a moment after a
+        reset) is the error to show; the connection is closed; the facts go to the policy."""
+        if exc.request_sent and not reply_fut.done() and not isinstance(exc, TimeoutError):
+            try:
+                await asyncio.wait_for(asyncio.shield(reply_fut), min(0.25, self._timeout.read))
+            except BaseException:
+                pass
+        early = None
+        if reply_fut.done() and not reply_fut.cancelled() and reply_fut.exception() is None:
+            early = reply_fut.result()
+        conn.close(abort=True)
+        if early is not None and early.status >= 300:
+            raise _AttemptFailed(parse_error(early.status, early.body, early.headers), _policy.Attempt(
+                True, reused, exc.request_sent, True, early.status, detail=str(exc))) from None
+        raise _AttemptFailed(exc, _policy.Attempt(True, reused, exc.request_sent, True, 0,
+                                                  detail=str(exc))) from None
+
+    async def _write(self, conn: AsyncConnection, prepared: PreparedRequest,
+                     progress: Optional[Callable[[int, int], Any]], wait: float) -> _transport.SendOutcome:
+        """Write head and body; the CRC-64 of the body on the way. TransportError on failure."""
+        out = _transport.SendOutcome()
+        body = prepared.body
+        total = body.length
+        tick = _transport._Progress(progress, total) if progress is not None and total else None
+        loop = asyncio.get_running_loop()
+        crc_fut: Optional[asyncio.Future] = None
+        try:
+            if isinstance(body, _AsyncIterBody):
+                first = await body.first()  # a bad first item costs no byte on the wire
+            crc = 0
+            if type(body) is _body.MemoryBody and total + len(prepared.head) <= _transport.SMALL_BODY:
+                # Head and a small body in one write (one send, one TCP segment or TLS record).
+                conn.write(prepared.head + body.view if total else prepared.head)
+                out.head_sent = len(prepared.head)
+                crc = body.crc if body.crc is not None else impl.crc64(body.view) if total else 0
+                out.body_sent = total
+                if tick is not None:
+                    tick(total)
+                await conn.drain(wait)
+                out.crc64 = crc
+                out.complete = True
+                return out
+            conn.write(prepared.head)
+            out.head_sent = len(prepared.head)
+            if type(body) is _body.MemoryBody:
+                view = body.view
+                known = body.crc
+                if known is None and total >= HASH_OFF_LOOP:
+                    crc_fut = loop.run_in_executor(None, impl.crc64, view[:])  # its own export
+                    known = -1
+                chunk = _body.CHUNK
+                for off in range(0, total, chunk):
+                    piece = view[off:off + chunk]
+                    if known is None:
+                        crc = impl.crc64(piece, crc)
+                    conn.write(piece)
+                    await conn.drain(wait)
+                    out.body_sent += len(piece)
+                    if tick is not None:
+                        tick(out.body_sent)
+                await conn.drain(wait)
+                if crc_fut is not None:
+                    crc = await crc_fut
+                    crc_fut = None
+                elif body.crc is not None:
+                    crc = body.crc
+            else:
+                digest = impl.crc64 if body.crc is None else None
+                if isinstance(body, _body.FileBody):
+                    pieces = self._file_pieces(body, loop)
+                elif isinstance(body, _AsyncIterBody):
+                    pieces = body.chunks(first)
+                else:
+                    pieces = _aiter_sync(body.chunks())
+                async for piece in pieces:
+                    if digest is not None:
+                        crc = digest(piece, crc)
+                    conn.write(piece)
+                    await conn.drain(wait)
+                    out.body_sent += len(piece)
+                    if tick is not None:
+                        tick(out.body_sent)
+                if body.crc is not None:
+                    crc = body.crc
+            out.crc64 = crc
+        except (OSError, ConnectionLost) as exc:
+            what = "sending the request"
+            sent = out.head_sent > 0
+            if isinstance(exc, socket.timeout):
+                raise TimeoutError(f"{what} timed out", request_sent=sent, bytes_sent=out.body_sent) from None
+            reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+            raise TransportError(f"{what} failed: {reason}", request_sent=sent,
+                                 bytes_sent=out.body_sent) from None
+        finally:
+            if crc_fut is not None:
+                crc_fut.cancel()
+        out.complete = True
+        return out
+
+    @staticmethod
+    async def _file_pieces(body: _body.FileBody, loop: asyncio.AbstractEventLoop):  # type: ignore[no-untyped-def]
+        """The file's ``length`` bytes, read in the executor one fresh piece at a time (a
+        piece handed to the transport is never overwritten)."""
+        from ..errors import InvalidRequestError
+
+        remaining = body.length
+        read = body.fobj.read
+        while remaining > 0:
+            data = await loop.run_in_executor(None, read, min(FILE_PIECE, remaining))
+            if not data:
+                raise InvalidRequestError(
+                    f"body: the file ended {remaining} bytes before the declared length", field="body")
+            remaining -= len(data)
+            yield memoryview(data)
+
+    # ------------------------------------------------------------ lifecycle
+    async def close(self) -> None:
+        """Close every pooled connection; the client cannot send afterwards."""
+        self._pool.close()
+        self._builder.close()
+
+    async def __aenter__(self) -> "AsyncClient":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+
+def _expire(fut: asyncio.Future, wait: float) -> None:
+    if not fut.done():
+        fut.set_exception(TimeoutError(f"no complete reply within {wait}s", request_sent=True))
+
+
+async def _aiter_sync(it: Any):  # type: ignore[no-untyped-def]
+    for piece in it:
+        yield piece
+
+
+__all__ = ["AsyncClient"]

@@ -1,0 +1,245 @@
+"""Connections and the keep-alive pool of the asyncio driver.
+
+One ``asyncio.Protocol`` per connection (plain TCP and TLS alike: asyncio's own SSL
+support), fed straight into ``_http11.ReplyReader``: the reply is parsed as its bytes arrive,
+so a reply the server sends early (before it read the whole body) is already known when a
+send fails. State rules, as the blocking driver's (transport.py):
+
+* a connection serves one exchange at a time, then goes back to the pool (complete reply,
+  keep-alive, nothing unread) or is closed; never both;
+* an idle connection that received bytes, saw EOF or was closed by the peer is stale: it is
+  dropped before reuse (checked without a syscall: the protocol callbacks record it);
+* after any error or cancellation mid-exchange the connection is *aborted*: SO_LINGER 0 then
+  ``transport.abort()``, so the kernel sends a RST and drops whatever was not sent yet, and
+  the peer never sees a cut body as complete.
+"""
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+import time
+from typing import Any, Dict, List, Optional, Tuple
+
+from .._http11 import COMPLETE, ProtocolError, ReplyReader
+from ..errors import CertificateError, TimeoutError, TransportError
+
+_monotonic = time.monotonic
+_LINGER0 = struct.pack("ii", 1, 0)
+
+
+class ConnectionLost(Exception):
+    """Internal: the peer closed or reset the connection while a request was being written."""
+
+
+class AsyncConnection(asyncio.Protocol):
+    def __init__(self, key: Tuple[str, str, int]) -> None:
+        self.key = key
+        self.plain = key[0] == "http"
+        self.transport: Optional[asyncio.Transport] = None
+        self.reader = ReplyReader()
+        self.waiter: Optional[asyncio.Future] = None  # the reply of the exchange under way
+        self.busy = False
+        self.lost = False
+        self.lost_exc: Optional[BaseException] = None
+        self.stale = False
+        self.paused = False
+        self._drain: Optional[asyncio.Future] = None
+        self.uses = 0
+        self.idle_since = 0.0
+
+    # ---- protocol callbacks
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        w = self.waiter
+        if w is None or w.done():
+            self.stale = True  # bytes while idle, or after the reply: never reuse
+            return
+        try:
+            if self.reader.feed(data) == COMPLETE:
+                w.set_result(self.reader.take_reply())
+        except ProtocolError as exc:
+            w.set_exception(TransportError(str(exc), request_sent=True))
+
+    def eof_received(self) -> Optional[bool]:
+        self.stale = True
+        w = self.waiter
+        if w is not None and not w.done():
+            try:
+                self.reader.feed_eof()
+                w.set_result(self.reader.take_reply())
+            except ProtocolError as exc:
+                w.set_exception(TransportError(str(exc), request_sent=True))
+        return False
+
+    def connection_lost(self, exc: Optional[BaseException]) -> None:
+        self.lost = True
+        self.lost_exc = exc
+        self.stale = True
+        w = self.waiter
+        if w is not None and not w.done():
+            try:
+                self.reader.feed_eof()
+                w.set_result(self.reader.take_reply())
+            except ProtocolError as perr:
+                w.set_exception(TransportError(str(perr), request_sent=True))
+        d = self._drain
+        if d is not None and not d.done():
+            d.set_exception(ConnectionLost(str(exc) if exc else "the connection was closed"))
+
+    def pause_writing(self) -> None:
+        self.paused = True
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        d = self._drain
+        if d is not None and not d.done():
+            d.set_result(None)
+
+    # ---- driver API
+    def begin(self) -> asyncio.Future:
+        """Start an exchange: the future of its reply."""
+        loop = asyncio.get_running_loop()
+        if self.reader.received:
+            self.reader.reset()
+        self.waiter = loop.create_future()
+        return self.waiter
+
+    def write(self, data: Any) -> None:
+        if self.lost or self.transport is None or self.transport.is_closing():
+            raise ConnectionLost(str(self.lost_exc) if self.lost_exc else "the connection was closed")
+        self.transport.write(data)
+
+    async def drain(self, wait: float) -> None:
+        """Wait until the transport takes more (the no-progress rule: ``wait`` seconds)."""
+        if self.lost:
+            raise ConnectionLost(str(self.lost_exc) if self.lost_exc else "the connection was closed")
+        if not self.paused:
+            return
+        loop = asyncio.get_running_loop()
+        fut = self._drain = loop.create_future()
+        # A timer, not wait_for: no task per wait, and a cancellation is never swallowed.
+        timer = loop.call_later(wait, _no_progress, fut)
+        try:
+            await fut
+        finally:
+            timer.cancel()
+            self._drain = None
+
+    def is_stale(self, idle_timeout: float) -> bool:
+        t = self.transport
+        return (self.stale or self.lost or t is None or t.is_closing()
+                or _monotonic() - self.idle_since > idle_timeout)
+
+    def close(self, abort: bool = False) -> None:
+        t = self.transport
+        self.waiter = None
+        if t is None:
+            return
+        if abort:
+            # RST instead of FIN, and unsent bytes dropped: a cut body never looks complete.
+            sock = t.get_extra_info("socket")
+            if sock is not None:
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER0)
+                except OSError:
+                    pass
+            t.abort()
+        elif not self.plain:
+            # No close_notify exchange: asyncio would keep the socket until the peer answers it
+            # (or 30 s), past the end of the loop; every exchange is framed, so nothing is lost.
+            t.abort()
+        else:
+            t.close()
+
+
+def _no_progress(fut: asyncio.Future) -> None:
+    if not fut.done():
+        fut.set_exception(socket.timeout("the send made no progress"))
+
+
+class AsyncPool:
+    """Idle connections per (scheme, host, port) on one event loop, at most ``maxsize`` each."""
+
+    def __init__(self, *, maxsize: int, ssl_context_factory: Any, idle_timeout: float = 50.0) -> None:
+        self.maxsize = maxsize
+        self.idle_timeout = idle_timeout
+        self._ssl_context_factory = ssl_context_factory  # the sync Pool's: the same verify rules
+        self._idle: Dict[Tuple[str, str, int], List[AsyncConnection]] = {}
+        self.closed = False
+        self.connections_opened = 0
+
+    def take_idle(self, key: Tuple[str, str, int]) -> Optional[AsyncConnection]:
+        idle = self._idle.get(key)
+        while idle:
+            conn = idle.pop()
+            if conn.is_stale(self.idle_timeout):
+                conn.close()
+                continue
+            return conn
+        return None
+
+    async def acquire(self, key: Tuple[str, str, int], connect_timeout: float) -> Tuple[AsyncConnection, bool]:
+        if self.closed:
+            raise TransportError("the client is closed")
+        conn = self.take_idle(key)
+        if conn is not None:
+            return conn, True
+        return await self._connect(key, connect_timeout), False
+
+    async def _connect(self, key: Tuple[str, str, int], timeout: float) -> AsyncConnection:
+        scheme, host, port = key
+        loop = asyncio.get_running_loop()
+        ctx = self._ssl_context_factory() if scheme == "https" else None
+        try:
+            _, conn = await asyncio.wait_for(loop.create_connection(
+                lambda: AsyncConnection(key), host, port, ssl=ctx,
+                server_hostname=host if ctx is not None else None,
+                ssl_handshake_timeout=timeout if ctx is not None else None), timeout)
+        except asyncio.TimeoutError:
+            raise TimeoutError(f"connecting to {host}:{port} timed out after {timeout}s") from None
+        except OSError as exc:
+            import ssl
+
+            if isinstance(exc, ssl.SSLCertVerificationError):
+                raise CertificateError(
+                    f"TLS certificate of {host}:{port} rejected: {exc.verify_message}") from None
+            if isinstance(exc, ssl.SSLError):
+                raise TransportError(f"TLS handshake with {host}:{port} failed: {exc}") from None
+            raise TransportError(f"cannot connect to {host}:{port}: {exc.strerror or exc}") from None
+        sock = conn.transport.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+        if self.closed:
+            conn.close()
+            raise TransportError("the client is closed")
+        self.connections_opened += 1
+        return conn
+
+    def release(self, conn: AsyncConnection) -> None:
+        conn.waiter = None
+        conn.uses += 1
+        conn.idle_since = _monotonic()
+        if self.closed or conn.stale or conn.lost:
+            conn.close()
+            return
+        idle = self._idle.setdefault(conn.key, [])
+        if len(idle) < self.maxsize:
+            idle.append(conn)
+        else:
+            conn.close()
+
+    def idle_count(self) -> int:
+        return sum(len(v) for v in self._idle.values())
+
+    def close(self) -> None:
+        self.closed = True
+        conns = [c for idle in self._idle.values() for c in idle]
+        self._idle.clear()
+        for c in conns:
+            c.close()
