@@ -594,16 +594,7 @@ class Client:
             self._pool.release(conn)
         else:
             conn.close()
-        elapsed = time.perf_counter() - start
-        if not 200 <= resp.status < 300:
-            raise _AttemptFailed(parse_error(resp.status, resp.body, resp.headers),
-                                 _policy.Attempt(True, reused, True, False, resp.status))
-        result = Result(resp.status, None, resp, outcome.body_sent, outcome.crc64, elapsed, attempt + 1,
-                        reused)
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("WriteGetObjectResponse to %s: status %d forwarded, %d body bytes, request id %s, %.1f ms",
-                      prepared.route, prepared.status, outcome.body_sent, result.request_id, elapsed * 1e3)
-        return result
+        return judge_reply(resp, prepared, outcome, start, attempt, reused)
 
     # -------------------------------------------------------------- lifecycle
     @property
@@ -619,6 +610,22 @@ class Client:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def judge_reply(resp: Any, prepared: _request.PreparedRequest, outcome: Any, start: float,
+                attempt: int, reused: bool) -> Result:
+    """The Result of a complete reply, and its log line; a non-2xx reply raises _AttemptFailed
+    (for the retry policy). Both drivers call it once the connection is released or closed."""
+    elapsed = time.perf_counter() - start
+    if not 200 <= resp.status < 300:
+        raise _AttemptFailed(parse_error(resp.status, resp.body, resp.headers),
+                             _policy.Attempt(True, reused, True, False, resp.status))
+    result = Result(resp.status, None, resp, outcome.body_sent, outcome.crc64, elapsed, attempt + 1,
+                    reused)
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("WriteGetObjectResponse to %s: status %d forwarded, %d body bytes, request id %s, %.1f ms",
+                  prepared.route, prepared.status, outcome.body_sent, result.request_id, elapsed * 1e3)
+    return result
 
 
 class _AttemptFailed(Exception):

@@ -33,7 +33,7 @@ from .. import _policy
 from .. import body as _body
 from .. import transport as _transport
 from .._backend import impl
-from ..client import Client, Result, _AttemptFailed, parse_error
+from ..client import Client, Result, _AttemptFailed, judge_reply, parse_error
 from ..credentials import Credentials
 from ..errors import TimeoutError, TransportError
 from ..request import PreparedRequest
@@ -275,16 +275,7 @@ class AsyncClient:
             self._pool.release(conn)
         else:
             conn.close()
-        elapsed = time.perf_counter() - start
-        if not 200 <= resp.status < 300:
-            raise _AttemptFailed(parse_error(resp.status, resp.body, resp.headers),
-                                 _policy.Attempt(True, reused, True, False, resp.status))
-        result = Result(resp.status, None, resp, outcome.body_sent, outcome.crc64, elapsed, attempt + 1,
-                        reused)
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("WriteGetObjectResponse to %s: status %d forwarded, %d body bytes, request id %s, %.1f ms",
-                      prepared.route, prepared.status, outcome.body_sent, result.request_id, elapsed * 1e3)
-        return result
+        return judge_reply(resp, prepared, outcome, start, attempt, reused)
 
     async def _send_failed(self, conn: AsyncConnection, reply_fut: asyncio.Future,
                            exc: TransportError, reused: bool) -> None:
