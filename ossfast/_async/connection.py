@@ -63,8 +63,8 @@ class AsyncConnection(asyncio.Protocol):
         except ProtocolError as exc:
             w.set_exception(TransportError(str(exc), request_sent=True))
 
-    def eof_received(self) -> Optional[bool]:
-        self.stale = True
+    def _reply_at_eof(self) -> None:
+        """The peer closed: a reply framed by the close completes; a cut one fails the waiter."""
         w = self.waiter
         if w is not None and not w.done():
             try:
@@ -72,19 +72,17 @@ class AsyncConnection(asyncio.Protocol):
                 w.set_result(self.reader.take_reply())
             except ProtocolError as exc:
                 w.set_exception(TransportError(str(exc), request_sent=True))
+
+    def eof_received(self) -> Optional[bool]:
+        self.stale = True
+        self._reply_at_eof()
         return False
 
     def connection_lost(self, exc: Optional[BaseException]) -> None:
         self.lost = True
         self.lost_exc = exc
         self.stale = True
-        w = self.waiter
-        if w is not None and not w.done():
-            try:
-                self.reader.feed_eof()
-                w.set_result(self.reader.take_reply())
-            except ProtocolError as perr:
-                w.set_exception(TransportError(str(perr), request_sent=True))
+        self._reply_at_eof()
         d = self._drain
         if d is not None and not d.done():
             d.set_exception(ConnectionLost(str(exc) if exc else "the connection was closed"))
