@@ -303,14 +303,14 @@ def test_module_level_function_uses_env(monkeypatch, recording_server):
     monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "env-ak")
     monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "env-sk")
     monkeypatch.setenv("OSSFAST_ENDPOINT", recording_server.url)
-    monkeypatch.setattr(ossfast.client, "_default_client", None)
+    monkeypatch.setattr(ossfast._sync.client, "_default_client", None)
     r = ossfast.write_get_object_response(ROUTE, TOKEN, 404, b"nope")
     assert r.status == 200
     req = recording_server.wait_for(1)[0]
     assert req.header("x-oss-fwd-status") == "404"
     assert "Credential=env-ak/" in req.header("Authorization")
-    ossfast.client._default_client.close()
-    monkeypatch.setattr(ossfast.client, "_default_client", None)
+    ossfast._sync.client._default_client.close()
+    monkeypatch.setattr(ossfast._sync.client, "_default_client", None)
 
 
 def test_threads_share_one_client(recording_server):

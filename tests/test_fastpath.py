@@ -46,7 +46,8 @@ from ossfast import (
     signing,
     transport,
 )
-from ossfast.client import _FAST_STATUS
+from ossfast._sync.client import _FAST_STATUS
+from ossfast._sync.connection import Connection, Pool
 
 try:
     from ossfast import _native
@@ -168,12 +169,14 @@ def client_for(server, tls_material, tls, **kw):
 
 class SendSpy:
     """Counts the fast path's attempts (an idle connection handed out by Pool.acquire_idle, on
-    which _send_small writes attempt 0) and the general path's sends (transport.send_request)."""
+    which _send_small writes attempt 0 with Connection.write_once) and the general path's sends
+    (Connection.write from the request's first byte; not the rest of a fast-path attempt that
+    the general loop took over)."""
 
     def __init__(self, monkeypatch):
         self.fast = []
         self.general = []
-        real_idle, real_request = transport.Pool.acquire_idle, transport.send_request
+        real_idle, real_write = Pool.acquire_idle, Connection.write
 
         def acquire_idle(pool, key, timeout):
             conn = real_idle(pool, key, timeout)
@@ -181,12 +184,13 @@ class SendSpy:
                 self.fast.append(conn)
             return conn
 
-        def send_request(conn, head, body, progress=None):
-            self.general.append(head)
-            return real_request(conn, head, body, progress)
+        def write(conn, head, body, out, tick=None, wait=None, *, sent=0, error=None):
+            if not sent and error is None:
+                self.general.append(head)
+            return real_write(conn, head, body, out, tick, wait, sent=sent, error=error)
 
-        monkeypatch.setattr(transport.Pool, "acquire_idle", acquire_idle)
-        monkeypatch.setattr(transport, "send_request", send_request)
+        monkeypatch.setattr(Pool, "acquire_idle", acquire_idle)
+        monkeypatch.setattr(Connection, "write", write)
 
 
 def retry_lines(caplog):

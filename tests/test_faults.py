@@ -42,6 +42,7 @@ from servers import (
 
 import ossfast
 from ossfast import Credentials, ServerError, TransportError, transport
+from ossfast._sync.connection import Connection
 from ossfast import TimeoutError as OssTimeoutError
 
 pytestmark = pytest.mark.usefixtures("no_fd_leak")
@@ -538,14 +539,16 @@ def test_5xx_exhausts_retries(start_server, caplog):
 
 
 def _count_sends(monkeypatch):
+    """The connections requests were sent on (Connection.write from the first byte)."""
     calls = []
-    real = transport.send_request
+    real = Connection.write
 
-    def counting(conn, head, body, progress=None):
-        calls.append(conn)
-        return real(conn, head, body, progress)
+    def counting(conn, head, body, out, tick=None, wait=None, *, sent=0, error=None):
+        if not sent and error is None:
+            calls.append(conn)
+        return real(conn, head, body, out, tick, wait, sent=sent, error=error)
 
-    monkeypatch.setattr(transport, "send_request", counting)
+    monkeypatch.setattr(Connection, "write", counting)
     return calls
 
 

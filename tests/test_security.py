@@ -16,6 +16,7 @@ from servers import FaultServer, RecordingServer, Reply, early_reply, idle_close
 
 import ossfast
 from ossfast import Credentials, InvalidRequestError, ServerError, TransportError, transport
+from ossfast._sync.connection import Connection
 
 pytestmark = pytest.mark.usefixtures("no_fd_leak")
 
@@ -74,22 +75,22 @@ def test_a_full_run_logs_no_secret(all_logs, start_server, tls_material, free_po
     DEBUG logging on for every logger: no secret in any line, record argument or exception text."""
     texts = []
     auths = []  # the Authorization value of every request that went out
-    real_send, real_send_small = transport.send_request, ossfast.Client._send_small
+    real_write, real_write_once = Connection.write, Connection.write_once
 
     def note(head):
         auths.extend(line.split(b": ", 1)[1].decode() for line in head.split(b"\r\n")
                      if line.startswith(b"Authorization: "))
 
-    def send_request(conn, head, body, progress=None):
+    def write(conn, head, *args, **kw):  # the one send path
         note(head)
-        return real_send(conn, head, body, progress)
+        return real_write(conn, head, *args, **kw)
 
-    def send_small(self, route, status, head, data, crc):  # the fast path's send
+    def write_once(conn, head, data):  # the fast path's first write
         note(head)
-        return real_send_small(self, route, status, head, data, crc)
+        return real_write_once(conn, head, data)
 
-    monkeypatch.setattr(transport, "send_request", send_request)
-    monkeypatch.setattr(ossfast.Client, "_send_small", send_small)
+    monkeypatch.setattr(Connection, "write", write)
+    monkeypatch.setattr(Connection, "write_once", write_once)
     recording = start_server(RecordingServer)
     recording.respond(oss_error(503, "ServiceUnavailable", "busy"), Reply(200),
                       oss_error(403, "SignatureDoesNotMatch", "The request signature we calculated does not match"))
@@ -250,7 +251,7 @@ def _redirect_connections(monkeypatch, port):
         asked.append(address)
         return real(("127.0.0.1", port), *args, **kw)
 
-    monkeypatch.setattr(transport.socket, "create_connection", fake)
+    monkeypatch.setattr(socket, "create_connection", fake)
     return asked
 
 

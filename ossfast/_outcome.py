@@ -1,0 +1,248 @@
+"""What both drivers share about one exchange: the timeouts, what a send put on the wire, the
+progress callback's pacing, the retry settings, and the one place a reply becomes a ``Result`` (or
+a ``ServerError`` for the retry policy) with its log line.
+
+Nothing here does I/O: ``_sync/`` and ``_async/`` move the bytes and call ``judge_reply``.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Tuple, Union
+
+from . import _policy
+from . import body as _body
+from .errors import InvalidRequestError, ServerError
+
+if TYPE_CHECKING:
+    from .request import PreparedRequest
+
+log = logging.getLogger("ossfast")
+_perf_counter = time.perf_counter
+
+SMALL_BODY = 64 * 1024          # head + body up to this go in one write
+
+
+
+@dataclass(frozen=True)
+class Timeout:
+    """Seconds: ``connect`` for the TCP and TLS set-up, ``read`` for each send/receive wait
+    and as the deadline for the whole reply."""
+
+    connect: float = 10.0
+    read: float = 60.0
+
+    @classmethod
+    def of(cls, value: Union["Timeout", float, int, Tuple[float, float], None]) -> "Timeout":
+        if value is None:
+            return cls()
+        if isinstance(value, Timeout):
+            return value
+        if isinstance(value, tuple) and len(value) == 2:
+            c, r = value
+            return cls(float(c), float(r))
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return cls(float(value), float(value))
+        raise TypeError(f"timeout must be seconds, a (connect, read) pair or a Timeout, not {value!r}")
+
+
+class SendOutcome:
+    """What left: ``head_sent``/``body_sent`` bytes, and the body's CRC-64/XZ."""
+
+    __slots__ = ("head_sent", "body_sent", "crc64", "complete")
+
+    def __init__(self) -> None:
+        self.head_sent = 0
+        self.body_sent = 0
+        self.crc64 = 0
+        self.complete = False
+
+    @classmethod
+    def whole(cls, head: int, body: int, crc: int) -> "SendOutcome":
+        """The outcome of a send that went out whole."""
+        out = cls()
+        out.head_sent, out.body_sent, out.crc64, out.complete = head, body, crc, True
+        return out
+
+    def __repr__(self) -> str:
+        return (f"SendOutcome(head_sent={self.head_sent}, body_sent={self.body_sent}, "
+                f"crc64=0x{self.crc64:016x}, complete={self.complete})")
+
+
+class Progress:
+    """Calls ``progress(bytes_sent, total)`` at most once per ``_body.CHUNK`` bytes, and once
+    at the end (whatever the size of the pieces sent)."""
+
+    __slots__ = ("fn", "total", "next")
+
+    def __init__(self, fn: Callable[[int, int], Any], total: int) -> None:
+        self.fn = fn
+        self.total = total
+        self.next = min(total, _body.CHUNK)
+
+    def __call__(self, sent: int) -> None:
+        if sent >= self.next:
+            self.next = min(self.total, sent - sent % _body.CHUNK + _body.CHUNK)
+            if sent >= self.total:
+                self.next = self.total + 1
+            self.fn(sent, self.total)
+
+
+RETRY_STATUSES = frozenset({500, 502, 503, 504})
+#: the longest wait between two attempts a Retry may ask for (seconds)
+MAX_BACKOFF = 300.0
+
+
+@dataclass(frozen=True)
+class Retry:
+    """Retry policy: at most ``total`` retries, exponential backoff with full jitter.
+
+    The wait before retry ``n`` (from 0) is uniform in ``[0, min(max_backoff, backoff * 2**n)]``
+    seconds; ``0 <= backoff <= max_backoff <= 300``, both finite.
+
+    Retries happen only when they cannot deliver a body twice behind the
+    caller's back: the connection failed before any request byte was sent; a
+    pooled connection turned out stale while the request was still being
+    written and the body can be replayed; or the server answered 5xx
+    (``statuses``), before or after reading the body, and the body can be
+    replayed. Never retried: a rejected TLS certificate, a closed client, and
+    any failure after the request went out on a fresh connection (the server
+    may have taken it). Each retry is logged at INFO with its reason.
+    """
+
+    total: int = 2
+    backoff: float = 0.05
+    max_backoff: float = 2.0
+    statuses: frozenset = RETRY_STATUSES
+
+    def __post_init__(self) -> None:
+        if isinstance(self.total, bool) or not isinstance(self.total, int) or self.total < 0:
+            raise InvalidRequestError(f"retries: total must be an int >= 0, not {self.total!r}",
+                                      field="retries")
+        for name in ("backoff", "max_backoff"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise InvalidRequestError(f"retries: {name} must be finite seconds, not {value!r}",
+                                          field="retries")
+        if not (0 <= self.backoff <= self.max_backoff <= MAX_BACKOFF):
+            raise InvalidRequestError(f"retries: need 0 <= backoff <= max_backoff <= {MAX_BACKOFF:g} seconds, "
+                                      f"not backoff={self.backoff!r}, max_backoff={self.max_backoff!r}",
+                                      field="retries")
+
+    @classmethod
+    def of(cls, value: Union["Retry", int, None]) -> "Retry":
+        if value is None:
+            return cls()
+        if isinstance(value, Retry):
+            return value
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidRequestError(f"retries: must be an int or a Retry, not {type(value).__name__}",
+                                      field="retries")
+        if value < 0:
+            raise InvalidRequestError("retries: must not be negative", field="retries")
+        return cls(total=value)
+
+    def delay(self, attempt: int) -> float:
+        return random.uniform(0, min(self.max_backoff, self.backoff * (2 ** attempt)))
+
+
+class Result:
+    """What a successful WriteGetObjectResponse returned.
+
+    ``status`` (OSS's reply status), ``request_id``, ``headers`` (lower-cased names),
+    ``bytes_sent`` (body bytes), ``crc64`` (CRC-64/XZ of the body as sent), ``elapsed``
+    (seconds), ``attempts`` and ``reused_connection``.
+    """
+
+    __slots__ = ("status", "_request_id", "_reply", "bytes_sent", "crc64", "elapsed", "attempts",
+                 "reused_connection")
+
+    def __init__(self, status: int, request_id: Optional[str], reply: Any, bytes_sent: int,
+                 crc64: int, elapsed: float, attempts: int = 1, reused_connection: bool = False) -> None:
+        self.status = status
+        self._request_id = request_id  # None: read from the reply on first use
+        self._reply = reply  # a transport.Response, or a plain dict of headers
+        self.bytes_sent = bytes_sent
+        self.crc64 = crc64
+        self.elapsed = elapsed
+        self.attempts = attempts
+        self.reused_connection = reused_connection
+
+    @property
+    def request_id(self) -> str:
+        """The reply's ``x-oss-request-id`` ("" when it had none)."""
+        rid = self._request_id
+        if rid is None:
+            reply = self._reply
+            rid = self._request_id = (reply.get("x-oss-request-id", "") if isinstance(reply, dict)
+                                      else reply.header(b"x-oss-request-id"))
+        return rid
+
+    @property
+    def headers(self) -> Dict[str, str]:
+        """The reply's headers, names lower-cased."""
+        reply = self._reply
+        return reply if isinstance(reply, dict) else reply.headers
+
+    def __repr__(self) -> str:
+        return (f"Result(status={self.status}, request_id={self.request_id!r}, bytes_sent={self.bytes_sent}, "
+                f"crc64=0x{self.crc64:016x}, elapsed={self.elapsed:.6f}, attempts={self.attempts})")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Result):
+            return NotImplemented
+        return all(getattr(self, k) == getattr(other, k) for k in (
+            "status", "request_id", "headers", "bytes_sent", "crc64", "elapsed", "attempts",
+            "reused_connection"))
+
+
+def parse_error(status: int, body: bytes, headers: Mapping[str, str]) -> ServerError:
+    """A ServerError from an OSS XML error document (or whatever the body was)."""
+    fields = {"Code": "", "Message": "", "RequestId": "", "HostId": "", "EC": ""}
+    if body:
+        try:
+            import xml.etree.ElementTree as ET
+
+            root = ET.fromstring(body)
+            for child in root:
+                if child.tag in fields and child.text:
+                    fields[child.tag] = child.text.strip()
+        except Exception:  # not XML: keep the status, show a short excerpt
+            fields["Message"] = body[:200].decode("utf-8", "replace")
+    return ServerError(status, code=fields["Code"], message=fields["Message"],
+                       request_id=fields["RequestId"] or headers.get("x-oss-request-id", ""),
+                       ec=fields["EC"] or headers.get("x-oss-ec", ""), host_id=fields["HostId"],
+                       headers=dict(headers))
+
+
+def judge_reply(resp: Any, prepared: PreparedRequest, outcome: Any, start: float,
+                attempt: int, reused: bool) -> Result:
+    """The Result of a complete reply, and its log line; a non-2xx reply raises AttemptFailed
+    (for the retry policy). Both drivers call it once the connection is released or closed."""
+    elapsed = _perf_counter() - start
+    if not 200 <= resp.status < 300:
+        raise AttemptFailed(parse_error(resp.status, resp.body, resp.headers),
+                            _policy.Attempt(True, reused, True, False, resp.status))
+    result = Result(resp.status, None, resp, outcome.body_sent, outcome.crc64, elapsed, attempt + 1,
+                    reused)
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("WriteGetObjectResponse to %s: status %d forwarded, %d body bytes, request id %s, %.1f ms",
+                  prepared.route, prepared.status, outcome.body_sent, result.request_id, elapsed * 1e3)
+    return result
+
+
+class AttemptFailed(Exception):
+    """Internal: an attempt failed; ``error`` is what the caller sees unless the retry policy
+    (_policy.retry_reason) repeats the attempt, judging by ``attempt``'s facts."""
+
+    def __init__(self, error: Exception, attempt: _policy.Attempt) -> None:
+        super().__init__(attempt.detail)
+        self.error = error
+        self.attempt = attempt
+
+
+_Progress = Progress  # the names the drivers used before they shared this module
+_AttemptFailed = AttemptFailed
