@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from typing import Any, Iterable, List, Mapping, Optional, Tuple
+import time
+from typing import Any, Callable, Iterable, List, Mapping, Optional, Tuple
 from urllib.parse import quote
 
 from . import body as _body
+from ._backend import impl
 from .errors import InvalidRequestError
 from .signing import _MONTHS as _MONTH_NAMES
 from .signing import http_date
@@ -300,6 +302,7 @@ def normalize_extra_headers(headers: Any) -> List[Tuple[str, str]]:
 # ---------------------------------------------------------------- building
 
 _ROUTES: dict = {}     # route -> its ASCII bytes, once validated
+_time = time.time
 _SMALL_CRC = 64 * 1024  # in-memory bodies up to this are hashed by the head's own C call
 _ROUTES_MAX = 4096
 
@@ -344,17 +347,20 @@ def fwd_block(fwd: Mapping[str, Any]) -> bytes:
 
 
 def fwd_values(values: Tuple[Any, ...]) -> bytes:
-    """``fwd_block`` for the ten values in FWD_HEADERS order (None: absent), without a dict."""
+    """``fwd_block`` for the ten values in FWD_HEADERS order (None: absent), without a dict.
+    (Per request: the absent ones cost one test each.)"""
     parts = []
-    for (kw, prefix, special), value in zip(_FWD_ITEMS, values):
-        if value is None:
-            continue
-        if special is not None:
-            value = special(kw, value)
-        elif not (type(value) is str and value.isascii() and value.isprintable() and value
-                  and value[0] != " " and value[-1] != " " and len(value) <= MAX_HEADER_VALUE):
-            value = check_value(kw, value)
-        parts.append(prefix + value.encode("ascii") + b"\r\n")
+    i = -1
+    for value in values:
+        i += 1
+        if value is not None:
+            kw, prefix, special = _FWD_ITEMS[i]
+            if special is not None:
+                value = special(kw, value)
+            elif not (type(value) is str and value.isascii() and value.isprintable() and value
+                      and value[0] != " " and value[-1] != " " and len(value) <= MAX_HEADER_VALUE):
+                value = check_value(kw, value)
+            parts.append(b"%s%s\r\n" % (prefix, value.encode("ascii")))
     return b"".join(parts)
 
 
@@ -375,19 +381,104 @@ def _fwd_block(fwd: Mapping[str, Any]) -> Tuple[bytes, Optional[str]]:
     return b"".join(parts), get("content_range")
 
 
+class HeadBuilder:
+    """The WriteGetObjectResponse head builder of one signer: every WGOR head is made here, in one
+    call to the core (``ossfast_wgor_head``: the header lines, the signature and the CRC-64 of a
+    small body), by ``prepare()`` and by the client's fast path alike.
+
+    It owns what that call needs besides the request: the core's builder handle (the signer's
+    keys; for V4 the per-day signing keys are cached in C), the signing lines and Authorization
+    prefix of the current second, and the validated routes with their one-route head functions.
+    The signer only signs: it gives the keys and, once per second, the signing headers.
+    Thread-safe (per-second lines are replaced as one tuple; the route cache is a dict).
+    """
+
+    __slots__ = ("signer", "_head", "_second", "_routes", "__weakref__")
+
+    def __init__(self, signer: Any) -> None:
+        self.signer = signer
+        if signer.version == "v1":
+            self._head = impl.wgor_head_builder(1, signer._secret)
+        else:
+            self._head = impl.wgor_head_builder(4, signer._secret, signer._region, signer._product,
+                                                signer._cache)
+        # (second, signing headers, their lines, -, -, the Authorization value up to the
+        # signature): the layout impl.wgor_route_head reads
+        self._second: Tuple[Any, ...] = (-1, (), b"", b"", "", b"")
+        self._routes: dict = {}
+
+    def _at(self, now: Any) -> Tuple[Any, ...]:
+        signed = self.signer._at(now)  # the signing headers of that second (the signer's clock)
+        cached = self._second
+        if cached[0] != signed.sec:
+            cached = self._second = (signed.sec, signed.headers, signed.lines, b"", "", signed.auth_prefix_b)
+        return cached
+
+    def wgor_head(self, route: bytes, token: bytes, status: int, content_length: int, md5: bytes = b"",
+                  extra: bytes = b"", body: Any = None, now: Any = None) -> Tuple[bytes, Optional[int]]:
+        """The whole signed head, request line to blank line, and the CRC-64 of ``body`` when
+        one is given (else None). ``route``: a validated host name; ``token`` is checked by the
+        core; ``md5``: the Content-MD5 value or empty; ``extra``: header lines, each ending CRLF."""
+        cached = self._second
+        if now is not None or cached[0] != int(_time()):
+            cached = self._at(now)
+        return self._head(route, token, status, content_length, md5, extra, cached[2], cached[5], body)
+
+    def route(self, route: Any) -> Tuple["HeadBuilder", bytes, Callable[..., Tuple[bytes, Optional[int]]]]:
+        """``(self, route as bytes, head)`` for a route, validated once and remembered:
+        ``head(token, status, body, extra=b"")`` is ``wgor_head`` for that route, a ``bytes``
+        body, no Content-MD5 and the current time, in one Python frame."""
+        entry = self._routes.get(route) if type(route) is str else None
+        if entry is None:
+            rb = check_route(route).encode("ascii")
+            entry = (self, rb, impl.wgor_route_head(self, rb))
+            if len(self._routes) >= _ROUTES_MAX:
+                self._routes.clear()
+            self._routes[route] = entry
+        return entry
+
+
 def build(*, route: Any, token: Any, status: Any, body: Any, fwd: Optional[Mapping[str, Any]],
           headers: Any, content_length: Any, content_md5: Any, date: Any,
           signer: Any) -> PreparedRequest:
     """Validate everything, classify the body, build and sign the head.
 
-    ``fwd`` maps keyword names of forwarded headers to values (None: absent).
+    ``fwd`` maps keyword names of forwarded headers to values (None: absent). ``signer``: a
+    SignerV1/SignerV4 (its HeadBuilder makes the head).
     """
-    rb = _route_bytes(route)
+    fwd_b, content_range = _fwd_block(fwd) if fwd else (b"", None)
+    return build_with(signer.heads.route(route), route, token, status, body, fwd_b, content_range,
+                      headers, content_length, content_md5, date)
+
+
+#: what prepare() builds with the route's one-call head function, as the fast path does
+_ONE_CALL_STATUS = ALLOWED_STATUS - {206, 304}
+
+
+def build_with(lane: Tuple[HeadBuilder, bytes, Callable[..., Tuple[bytes, Optional[int]]]], route: str,
+               token: Any, status: Any, body: Any, fwd_b: bytes, content_range: Optional[str], headers: Any,
+               content_length: Any, content_md5: Any, date: Any) -> PreparedRequest:
+    """``build`` for a route already validated (``lane``: ``HeadBuilder.route(route)``) and the
+    forwarded headers already written (``fwd_b``: ``fwd_values``; ``content_range`` checked here).
+    The common request (a small bytes body, a plain status, nothing else) is one call to the
+    route's head function, as on the client's fast path."""
+    if (type(body) is bytes and len(body) <= _SMALL_CRC and headers is None and content_length is None
+            and content_md5 is False and date is None and content_range is None and type(status) is int
+            and status in _ONE_CALL_STATUS and type(token) is str and len(token) <= MAX_HEADER_VALUE):
+        try:
+            head, crc = lane[2](token.encode("ascii"), status, body, fwd_b)
+        except (UnicodeEncodeError, InvalidRequestError):
+            pass  # the general way below says exactly what is wrong
+        else:
+            if len(head) <= MAX_HEAD:
+                b = _body.MemoryBody(memoryview(body))
+                b.crc = crc
+                return PreparedRequest(head, b.length, route, status, b)
+    heads, rb = lane[0], lane[1]
     tb = _token_bytes(token)
     if type(status) is not int or status not in ALLOWED_STATUS:
         status = check_status(status)
     extra = _lines(normalize_extra_headers(headers)) if headers is not None else b""
-    fwd_b, content_range = _fwd_block(fwd) if fwd else (b"", None)
 
     if date is not None and not (isinstance(date, _dt.datetime) and date.tzinfo is not None
                                  and date.tzinfo.utcoffset(date) is not None):
@@ -415,13 +506,13 @@ def build(*, route: Any, token: Any, status: Any, body: Any, fwd: Optional[Mappi
         # does not hash it again). Big bodies are hashed while they are sent.
         small = type(b) is _body.MemoryBody and b.crc is None and n <= _SMALL_CRC
         try:
-            head, crc = signer.wgor_head(rb, tb, status, n, md5, fwd_b + extra if extra else fwd_b,
-                                         b.view if small else None, date)
+            head, crc = heads.wgor_head(rb, tb, status, n, md5, fwd_b + extra if extra else fwd_b,
+                                        b.view if small else None, date)
         except InvalidRequestError as exc:
             if exc.field == "token":
                 check_token(token)  # says exactly what is wrong
             if exc.field == "headers" and f"more than {MAX_HEADER_LINES} lines" in str(exc):
-                own = signer.wgor_head(rb, tb, status, n, md5, b"", None, date)[0].count(b"\r\n") - 3
+                own = heads.wgor_head(rb, tb, status, n, md5, b"", None, date)[0].count(b"\r\n") - 3
                 added = fwd_b.count(b"\n") + extra.count(b"\n")
                 raise _fail("headers", f"{added} forwarded and extra header lines are too many: a request "
                             f"head may have at most {MAX_HEADER_LINES} header lines besides Authorization, "

@@ -240,15 +240,16 @@ _NO_SECOND = _Second(-1, (), b"", b"", "", b"")
 
 
 class _SignerBase:
-    __slots__ = ("credentials", "_secret", "_token", "_wgor", "_head", "_second")
+    __slots__ = ("credentials", "_secret", "_token", "_wgor", "_second", "_heads")
     _wgor: Callable[[bytes], bytes]  # the bound one-call signer, set by each subclass
-    _head: Callable[..., Tuple[bytes, Optional[int]]]  # impl.wgor_head_builder(...), set by each subclass
+    version: str
 
     def __init__(self, credentials: Credentials) -> None:
         self.credentials = _credentials(credentials)
         self._secret = credentials.access_key_secret.encode("ascii")
         self._token = credentials.security_token
         self._second = _NO_SECOND
+        self._heads: Any = None
 
     def _signing_pairs(self, sec: int) -> Tuple[Tuple[str, str], ...]:
         raise NotImplementedError
@@ -284,24 +285,27 @@ class _SignerBase:
             cached = self._at(now)
         return cached[3] + self._wgor(headers_block + cached[2]) + b"\r\n"
 
+    @property
+    def heads(self) -> Any:
+        """The WriteGetObjectResponse head builder made from this signer's keys
+        (``request.HeadBuilder``; one per signer, made on first use)."""
+        heads = self._heads
+        if heads is None:
+            from .request import HeadBuilder
+
+            heads = self._heads = HeadBuilder(self)
+        return heads
+
     def wgor_head(self, route: bytes, token: bytes, status: int, content_length: int, md5: bytes = b"",
                   extra: bytes = b"", body: Any = None, now: Now = None) -> Tuple[bytes, Optional[int]]:
-        """The whole signed head of a WriteGetObjectResponse, request line to blank line, in
-        one call to the core (layout: ``ossfast_wgor_head`` in csrc/ossfast.h), and the CRC-64
-        of ``body`` when one is given (else None). ``route`` must already be validated (a host
-        name); ``token`` is checked (printable ASCII, no blanks); ``md5`` is the Content-MD5
-        value or empty; ``extra`` more header lines, each ending CRLF."""
-        cached = self._second  # inlined _at(): this is the per-request path
-        if now is not None or cached[0] != int(_time()):
-            cached = self._at(now)
-        return self._head(route, token, status, content_length, md5, extra, cached[2], cached[5], body)
+        """``self.heads.wgor_head(...)``: the whole signed head of a WriteGetObjectResponse (see
+        ``request.HeadBuilder``), and the CRC-64 of ``body`` when one is given (else None)."""
+        return self.heads.wgor_head(route, token, status, content_length, md5, extra, body, now)
 
     def route_head(self, route: bytes) -> Callable[..., Tuple[bytes, Optional[int]]]:
-        """``head(token, status, body, extra=b"")``: :meth:`wgor_head` for one (validated)
-        route, no Content-MD5, a ``bytes`` body, the current time, ``extra`` header lines
-        (validated: the forwarded headers): the sender's common case in as little Python as
-        it allows."""
-        return impl.wgor_route_head(self, route)
+        """``head(token, status, body, extra=b"")`` for one (validated) route: see
+        ``request.HeadBuilder.route``."""
+        return self.heads.route(route.decode("ascii"))[2]
 
     def wgor_sign(self, headers_block: bytes, now: Now = None) -> Tuple[Headers, bytes]:
         """Like :meth:`wgor_signature_lines`, but also gives the same headers as
@@ -331,7 +335,6 @@ class SignerV1(_SignerBase):
         super().__init__(credentials)
         self._prefix = f"OSS {credentials.access_key_id}:"
         self._wgor = impl.v1_signer(self._secret, b"POST", _WGOR_RESOURCE)
-        self._head = impl.wgor_head_builder(1, self._secret)
 
     def __repr__(self) -> str:
         return f"SignerV1(access_key_id={self.credentials.access_key_id!r})"
@@ -391,7 +394,6 @@ class SignerV4(_SignerBase):
         self._cache = _V4_CACHE
         self._wgor = impl.v4_signer(_V4_CACHE, self._secret, b"POST", b"/", WGOR_QUERY.encode("ascii"), b"",
                                     self._region, self._product)
-        self._head = impl.wgor_head_builder(4, self._secret, self._region, self._product, _V4_CACHE)
 
     def __repr__(self) -> str:
         return (f"SignerV4(access_key_id={self.credentials.access_key_id!r}, region={self.region!r}, "

@@ -189,15 +189,15 @@ class Client:
                     keys.v4[region] = signer
         return signer
 
-    def _route_signer(self, route: Any, keys: "_KeySet") -> Any:
-        """The signer for a route (validated here), remembered for the next request."""
-        signer = self._signer(_request.check_route(route), keys)
+    def _lane(self, route: Any, keys: "_KeySet") -> Tuple[Any, bytes, Any]:
+        """The head builder's entry for a route (validated here): ``(HeadBuilder, route as
+        bytes, the route's one-call head function)``, remembered for the next request."""
+        lane = self._signer(_request.check_route(route), keys).heads.route(route)
         lanes = keys.lanes
         if len(lanes) >= 4096:
             lanes.clear()
-        rb = route.encode("ascii")
-        lanes[route] = (signer, rb, signer.route_head(rb))
-        return signer
+        lanes[route] = lane
+        return lane
 
     # -------------------------------------------------------------- building
     def prepare(self, route: str, token: str, status: Any = 200, body: Any = b"", *,
@@ -215,19 +215,17 @@ class Client:
         if (accept_ranges is None and cache_control is None and content_disposition is None
                 and content_encoding is None and content_language is None and content_range is None
                 and content_type is None and etag is None and expires is None and last_modified is None):
-            fwd = None
+            fwd = b""
         else:
-            fwd = {"accept_ranges": accept_ranges, "cache_control": cache_control,
-                   "content_disposition": content_disposition, "content_encoding": content_encoding,
-                   "content_language": content_language, "content_range": content_range,
-                   "content_type": content_type, "etag": etag, "expires": expires,
-                   "last_modified": last_modified}
+            fwd = _request.fwd_values((
+                accept_ranges, cache_control, content_disposition, content_encoding, content_language,
+                content_range, content_type, etag, expires, last_modified))
         keys = self._keys if self._provider is None else self._keys_now()
         lane = keys.lanes.get(route) if type(route) is str else None
-        signer = lane[0] if lane is not None else self._route_signer(route, keys)  # validates the route
-        return _request.build(route=route, token=token, status=status, body=body, fwd=fwd,
-                              headers=headers, content_length=content_length, content_md5=content_md5,
-                              date=date, signer=signer)
+        if lane is None:
+            lane = self._lane(route, keys)  # validates the route
+        return _request.build_with(lane, route, token, status, body, fwd, content_range, headers,
+                                   content_length, content_md5, date)
 
     # -------------------------------------------------------------- sending
     def write_get_object_response(
@@ -488,7 +486,7 @@ _KEY_SETS = 8
 
 
 class _KeySet:
-    """The signers made from one Credentials: V1, V4 by region, and the per-route head builders."""
+    """The signers made from one Credentials: V1, V4 by region, and which head builder each route uses."""
 
     __slots__ = ("credentials", "v1", "v4", "lanes")
 
@@ -496,8 +494,8 @@ class _KeySet:
         self.credentials = credentials
         self.v1 = SignerV1(credentials) if signature_version == "v1" else None
         self.v4: Dict[Optional[str], Any] = {}
-        # route -> (its signer (V4: by the route's region), the route as bytes, the signer's
-        # route_head for it), once validated
+        # route -> its entry in the head builder of its signer (V4: by the route's region):
+        # (HeadBuilder, the route as bytes, the route's one-call head function), once validated
         self.lanes: Dict[str, Tuple[Any, bytes, Any]] = {}
 
     @classmethod
