@@ -25,7 +25,7 @@ from alibabacloud_oss_v2.types import HttpRequest, SigningContext  # noqa: E402
 
 import ossfast  # noqa: E402
 from ossfast.integrations import oss_v2 as fast_v2  # noqa: E402
-from servers import Reply, oss_error  # noqa: E402
+from srv_replies import Reply, oss_error  # noqa: E402
 from test_integrations_oss2 import auth_fields, compared, signed_at  # noqa: E402
 
 ROUTE = "fc-ap-01-1234-opap.oss-cn-qingdao-internal.oss-object-process.aliyuncs.com"
