@@ -19,13 +19,17 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from typing import Any, Iterable, List, Mapping, Optional, Tuple
+from collections.abc import Mapping
 from urllib.parse import quote
 
 from . import body as _body
 from .errors import InvalidRequestError
 from .signing import _MONTHS as _MONTH_NAMES
 from .signing import http_date
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a cold start pays ~3 ms for it)
+if TYPE_CHECKING:
+    from typing import Any, Iterable, List, Optional, Tuple
 
 METHOD = "POST"
 TARGET = "/?x-oss-write-get-object-response"
