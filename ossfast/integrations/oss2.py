@@ -23,6 +23,7 @@ x-oss-security-token, and in V1 x-oss-date / x-oss-content-sha256).
 """
 from __future__ import annotations
 
+import copy
 import functools
 import threading
 import weakref
@@ -111,22 +112,30 @@ def fast_client(service: Any, version: str) -> _client.Client:
 
 
 def close(service: Any) -> None:
-    """Close the ossfast client kept for ``service`` (the next call makes a new one)."""
+    """Close the ossfast client (and session) kept for ``service`` (the next call makes new ones)."""
     with _clients_lock:
         entry = _clients.pop(service, None)
+        session = _sessions.pop(service, None)
     if entry is not None:
         entry[1].close()
+    if session is not None:
+        session.close()
 
 
 # ---------------------------------------------------------------- bodies, results, errors
 
 
-def _body(data: Any, kw: Dict[str, Any], extra: list) -> Tuple[Any, Any]:
-    """oss2's body conversion for ossfast: (body, a spool file to close or None)."""
+class _Chunked(Exception):
+    """The body has no length: oss2 (requests) sends it chunked."""
+
+
+def _body(data: Any, kw: Dict[str, Any], extra: list) -> Any:
+    """oss2's body conversion for ossfast: the body to send; raises _Chunked for one that
+    oss2 sends ``Transfer-Encoding: chunked`` (an iterable or reader of unknown length)."""
     if data is None:
-        return b"", None
+        return b""
     if isinstance(data, str):
-        return data.encode("utf-8"), None  # oss2's to_bytes
+        return data.encode("utf-8")  # oss2's to_bytes
     if isinstance(data, (dict, list, tuple)):
         # requests form-encodes these, with a Content-Type unless one is given
         from requests.models import RequestEncodingMixin
@@ -134,22 +143,40 @@ def _body(data: Any, kw: Dict[str, Any], extra: list) -> Tuple[Any, Any]:
         encoded = RequestEncodingMixin._encode_params(data)
         if data and not any(n.lower() == "content-type" for n, _ in extra):
             extra.append(("Content-Type", "application/x-www-form-urlencoded"))
-        return (encoded.encode("utf-8") if isinstance(encoded, str) else encoded or b""), None
+        return encoded.encode("utf-8") if isinstance(encoded, str) else encoded or b""
     if _common.has_length(data):
-        return data, None
+        return data
     if kw.get("content_length") is not None:
-        return data, None  # the caller gave the length: streamed as is
+        return data  # the caller gave the length: streamed as is
     if hasattr(data, "read"):
         length = getattr(data, "len", None)  # oss2's adapters (SizedFileAdapter, progress, crc)
         if isinstance(length, int):
             kw["content_length"] = length
-            return data, None
-        data = iter(functools.partial(data.read, 64 * 1024), b"")
-    elif hasattr(data, "__len__") and hasattr(data, "__iter__"):
+            return data
+        raise _Chunked
+    if hasattr(data, "__len__") and hasattr(data, "__iter__"):
         kw["content_length"] = len(data)
-        return data, None
-    f, _ = _common.spool(data)
-    return f, f
+        return data
+    raise _Chunked
+
+
+_sessions: "weakref.WeakKeyDictionary[Any, Session]" = weakref.WeakKeyDictionary()
+
+
+def _send_chunked(service: Any, route: Any, token: Any, fwd_status: Any, data: Any, headers: Any) -> Any:
+    """A body of unknown length, sent as oss2 sends it: oss2 builds and signs its own request
+    (``Transfer-Encoding: chunked``, Host the endpoint's), and ossfast's transport sends it
+    through a :class:`Session` kept per Service (never retried: the body cannot be replayed)."""
+    session = _sessions.get(service)
+    if session is None:
+        with _clients_lock:
+            session = _sessions.get(service)
+            if session is None:
+                session = _sessions[service] = Session(fast_crc=False)
+                weakref.finalize(service, session.close)
+    svc = copy.copy(service)  # the same auth, endpoint and timeout; ossfast's transport
+    svc.session = session
+    return _fallback()(svc, route, token, fwd_status, data, headers)
 
 
 class _Response:
@@ -212,10 +239,11 @@ def write_get_object_response(service: Any, route: Any, token: Any, fwd_status: 
     Result).
 
     Arguments as oss2's: ``data`` is bytes, str (sent as UTF-8), a file object (from its
-    current position), an oss2 adapter with ``len``, or an iterable of bytes. oss2 sends an
-    iterable of unknown length chunked; OSS requires a Content-Length, so ossfast first
-    spools it to a temporary file (in memory up to 8 MiB) and sends it with its length,
-    unless ``headers`` carries a Content-Length. ``headers``: oss2's, e.g.
+    current position), an oss2 adapter with ``len``, or an iterable of bytes. An iterable
+    (or a reader) of unknown length goes out ``Transfer-Encoding: chunked`` as oss2 sends
+    it: oss2 builds and signs that request itself and ossfast's transport sends it (see
+    ``_send_chunked``), unless ``headers`` carries a Content-Length, with which ossfast
+    streams it as it is. ``headers``: oss2's, e.g.
     ``x-oss-fwd-header-Content-Type``; Date and Authorization are overwritten as oss2 does.
 
     Differences from oss2: the request has no User-Agent or Accept-Encoding header; with
@@ -247,9 +275,11 @@ def write_get_object_response(service: Any, route: Any, token: Any, fwd_status: 
         kw, extra, fields = _common.split_headers(hdrs, _common.MANAGED)
     except _common.Unsupported:
         return _fallback()(service, route, token, fwd_status, data, headers)
-    spooled = None
     try:
-        body, spooled = _body(data, kw, extra)
+        body = _body(data, kw, extra)
+    except _Chunked:
+        return _send_chunked(service, route, token, fwd_status, data, headers)
+    try:
         if extra:
             kw["headers"] = extra
         fast = fast_client(service, version)
@@ -257,9 +287,6 @@ def write_get_object_response(service: Any, route: Any, token: Any, fwd_status: 
                                                 fields.get(_common.STATUS), body, **kw)
     except (ServerError, TransportError, InvalidRequestError) as exc:
         raise _oss2_error(exc) from exc
-    finally:
-        if spooled is not None:
-            spooled.close()
     return _models.RequestResult(_Response(result))
 
 
