@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import logging
 import math
-import random
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Tuple, Union
 
 from . import _policy
 from . import body as _body
 from .errors import InvalidRequestError, ServerError
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a cold start pays for it)
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any, Callable, Dict, Optional, Tuple, Union
+
     from .request import PreparedRequest
 
 log = logging.getLogger("ossfast")
@@ -27,13 +28,47 @@ SMALL_BODY = 64 * 1024          # head + body up to this go in one write
 
 
 
-@dataclass(frozen=True)
-class Timeout:
+class _Frozen:
+    """A small immutable value class (what ``dataclass(frozen=True)`` gave, without importing
+    dataclasses on a cold start): fields in ``__slots__``, set once by ``__init__``."""
+
+    __slots__: Tuple[str, ...] = ()
+
+    def _set(self, **values: Any) -> None:
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}: {type(self).__name__} is immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r}: {type(self).__name__} is immutable")
+
+    def _values(self) -> Tuple[Any, ...]:
+        return tuple(getattr(self, f) for f in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == other._values()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(" + ", ".join(f"{f}={getattr(self, f)!r}" for f in self.__slots__) + ")"
+
+
+class Timeout(_Frozen):
     """Seconds: ``connect`` for the TCP and TLS set-up, ``read`` for each send/receive wait
     and as the deadline for the whole reply."""
 
-    connect: float = 10.0
-    read: float = 60.0
+    __slots__ = ("connect", "read")
+    connect: float
+    read: float
+
+    def __init__(self, connect: float = 10.0, read: float = 60.0) -> None:
+        self._set(connect=connect, read=read)
 
     @classmethod
     def of(cls, value: Union["Timeout", float, int, Tuple[float, float], None]) -> "Timeout":
@@ -96,8 +131,7 @@ RETRY_STATUSES = frozenset({500, 502, 503, 504})
 MAX_BACKOFF = 300.0
 
 
-@dataclass(frozen=True)
-class Retry:
+class Retry(_Frozen):
     """Retry policy: at most ``total`` retries, exponential backoff with full jitter.
 
     The wait before retry ``n`` (from 0) is uniform in ``[0, min(max_backoff, backoff * 2**n)]``
@@ -113,12 +147,15 @@ class Retry:
     may have taken it). Each retry is logged at INFO with its reason.
     """
 
-    total: int = 2
-    backoff: float = 0.05
-    max_backoff: float = 2.0
-    statuses: frozenset = RETRY_STATUSES
+    __slots__ = ("total", "backoff", "max_backoff", "statuses")
+    total: int
+    backoff: float
+    max_backoff: float
+    statuses: frozenset
 
-    def __post_init__(self) -> None:
+    def __init__(self, total: int = 2, backoff: float = 0.05, max_backoff: float = 2.0,
+                 statuses: frozenset = RETRY_STATUSES) -> None:
+        self._set(total=total, backoff=backoff, max_backoff=max_backoff, statuses=statuses)
         if isinstance(self.total, bool) or not isinstance(self.total, int) or self.total < 0:
             raise InvalidRequestError(f"retries: total must be an int >= 0, not {self.total!r}",
                                       field="retries")
@@ -146,6 +183,8 @@ class Retry:
         return cls(total=value)
 
     def delay(self, attempt: int) -> float:
+        import random  # on the first retry only: a cold start does not pay for it
+
         return random.uniform(0, min(self.max_backoff, self.backoff * (2 ** attempt)))
 
 

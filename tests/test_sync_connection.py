@@ -10,7 +10,7 @@ import os
 import socket
 
 import pytest
-from servers import crc64 as ref_crc64
+from refcrc import crc64 as ref_crc64
 
 from ossfast import TimeoutError as OssTimeoutError
 from ossfast import TransportError

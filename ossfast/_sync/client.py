@@ -10,7 +10,6 @@ import stat as _stat
 import threading
 import time
 from collections import OrderedDict
-from typing import Any, Callable, Dict, NoReturn, Optional, Tuple, Union
 from urllib.parse import urlsplit
 
 from .. import _policy
@@ -22,6 +21,10 @@ from ..credentials import Credentials
 from ..errors import CertificateError, InvalidRequestError, TimeoutError, TransportError
 from ..signing import SignerV1, SignerV4, region_from_route
 from .connection import Connection, Pool, Response, read_response, try_read_early_response
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a cold start pays for it)
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, NoReturn, Optional, Tuple, Union
 
 _perf_counter = time.perf_counter
 _DEBUG = logging.DEBUG

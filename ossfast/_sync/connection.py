@@ -44,7 +44,6 @@ import struct
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from .. import _http11
 from .. import body as _body
@@ -55,8 +54,10 @@ from .._http11 import Reply as Response
 from .._outcome import SMALL_BODY, Progress, SendOutcome, Timeout
 from ..errors import CertificateError, InvalidRequestError, TimeoutError, TransportError
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a cold start pays for it)
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
+    from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
     import ssl  # imported when the first TLS connection is made: plain-HTTP users never load it
 
 log = logging.getLogger("ossfast.transport")
