@@ -2,8 +2,8 @@
 
 ``request_head(method, target, headers)`` writes a request head as bytes. ``ReplyReader`` is
 fed the bytes a connection received and says when the reply is complete (or, for a streamed
-body, when its head is in and which body bytes came); the drivers (transport.py, later
-_sync/ and _async/) only move bytes, keep connections and bound the waits. llhttp (httptools)
+body, when its head is in and which body bytes came); the drivers (_sync/ and
+_async/) only move bytes, keep connections and bound the waits. llhttp (httptools)
 parses; the rules below are ossfast's.
 
 Rules (as h11's _state.py states its tables):
