@@ -512,8 +512,10 @@ class Session:
 
 class SessionResponse:
     """What oss2 reads of ``oss2.http.Response``: ``status``, ``headers`` (requests'
-    CaseInsensitiveDict, names as received), ``request_id``, ``read(amt=None)``,
-    iteration, and ``response.close()`` (``response`` is this object)."""
+    CaseInsensitiveDict, names as received), ``request_id``, ``read(amt=None)`` (``amt``
+    bytes unless the body ends first, as urllib3 reads: oss2's progress adapter relies on
+    it), iteration, and ``response.close()`` (``response`` is this object). The connection
+    goes back to the pool as soon as the body's last byte is read."""
 
     __slots__ = ("response", "status", "headers", "request_id", "_reply", "_buf", "_done", "__weakref__")
 
@@ -543,6 +545,9 @@ class SessionResponse:
             raise _exceptions.RequestError(exc) from None
         if not piece:
             self._reply = None
+        elif reply.complete:  # the last bytes: the connection goes back to the pool now (oss2's
+            self._reply = None  # progress adapter stops at Content-Length, never reading b"")
+            reply.close()
         return piece
 
     def read(self, amt: Optional[int] = None) -> bytes:
@@ -568,6 +573,16 @@ class SessionResponse:
         if not buf:
             self._done = True
             return b""
+        if len(buf) < amt:  # amt bytes unless the body ends first, as urllib3's read(amt):
+            parts = [buf]  # oss2's progress adapter counts amt as read
+            n = len(buf)
+            while n < amt:
+                piece = self._more()
+                if not piece:
+                    break
+                parts.append(piece)
+                n += len(piece)
+            buf = b"".join(parts)
         if len(buf) > amt:
             self._buf = buf[amt:]
             return buf[:amt]
