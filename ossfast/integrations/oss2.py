@@ -453,6 +453,7 @@ class Session:
         self._fallback: Any = None
         self._timeouts: Dict[Any, Any] = {}
         self._crc_lease: Any = None
+        self._fast_crc = bool(fast_crc)
         if fast_crc:
             _crc_acquire()
             self._crc_lease = weakref.finalize(self, _crc_release)
@@ -484,17 +485,18 @@ class Session:
             if query:
                 url = f"{url}&{query}" if "?" in url else f"{url}?{query}"
         scope = _scope
-        scope.depth = getattr(scope, "depth", 0) + 1
+        fast = 1 if self._fast_crc else 0  # fast_crc=False: oss2's CRC as it is, whatever others do
+        scope.depth = getattr(scope, "depth", 0) + fast
         try:
             reply = _http.send(self._pool, req.method, url, _http.header_pairs(req.headers), req.data,
                                self._timeout(timeout), stream=True)
-            return SessionResponse(reply)
+            return SessionResponse(reply, fast)
         except (TransportError, InvalidRequestError) as exc:
             raise _exceptions.RequestError(exc) from None
         except ValueError as exc:  # a header with CR or LF (requests: InvalidHeader)
             raise _exceptions.RequestError(exc) from None
         finally:
-            scope.depth -= 1
+            scope.depth -= fast
 
     def close(self) -> None:
         self._pool.close()
@@ -517,9 +519,9 @@ class SessionResponse:
     it), iteration, and ``response.close()`` (``response`` is this object). The connection
     goes back to the pool as soon as the body's last byte is read."""
 
-    __slots__ = ("response", "status", "headers", "request_id", "_reply", "_buf", "_done", "__weakref__")
+    __slots__ = ("response", "status", "headers", "request_id", "_reply", "_buf", "_done", "_mark", "__weakref__")
 
-    def __init__(self, reply: Any) -> None:
+    def __init__(self, reply: Any, fast_crc: Any = True) -> None:
         self.response = self
         self.status = reply.status
         self.headers = _http.reply_headers(reply.raw_headers, _CaseInsensitiveDict)
@@ -527,6 +529,7 @@ class SessionResponse:
         self._reply = reply
         self._buf = b""
         self._done = False
+        self._mark = bool(fast_crc)  # the bytes read are marked for oss2's CRC (Session(fast_crc=True))
         if reply.complete or reply.status // 100 != 2:  # whole already, or an error document
             try:
                 self._buf = reply.read()
@@ -552,7 +555,7 @@ class SessionResponse:
 
     def read(self, amt: Optional[int] = None) -> bytes:
         piece = self._read(amt)
-        if piece:
+        if piece and self._mark:
             _scope.piece = id(piece)  # an oss2 CRC fed these bytes next is part of this Session's call
         return piece
 
