@@ -55,6 +55,9 @@ class _Frozen:
     def __hash__(self) -> int:
         return hash(self._values())
 
+    def __reduce__(self) -> Tuple[Any, ...]:  # copy and pickle: through __init__, fields in order
+        return (type(self), self._values())
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(" + ", ".join(f"{f}={getattr(self, f)!r}" for f in self.__slots__) + ")"
 
