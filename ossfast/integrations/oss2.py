@@ -307,7 +307,7 @@ def write_get_object_response(service: Any, route: Any, token: Any, fwd_status: 
 
 _OSS2_CRC64 = _utils.Crc64  # oss2's own class, as it was at import
 _CRC64_MASK = (1 << 64) - 1
-_scope = threading.local()  # .depth: Session.do_request calls in progress; .piece: id of the last reply bytes
+_scope = threading.local()  # .depth: Session.do_request calls in progress; .piece: the reply bytes just read
 _crc_lock = threading.Lock()
 _crc_users = 0
 _crc_template: Any = None  # crcmod.Crc with oss2's parameters, built once
@@ -328,7 +328,11 @@ def _in_scope(data: Any) -> bool:
     """Is a CRC fed ``data`` (None: no data yet) part of a Session call on this thread?"""
     if getattr(_scope, "depth", 0) > 0:
         return True
-    return data is not None and getattr(_scope, "piece", None) == id(data)
+    piece = getattr(_scope, "piece", None)
+    if piece is None or data is None:
+        return False
+    _scope.piece = None  # asked once: the reference is not kept
+    return piece is data
 
 
 class _ScopedCrc64(_OSS2_CRC64):  # type: ignore[misc, valid-type]
@@ -556,7 +560,8 @@ class SessionResponse:
     def read(self, amt: Optional[int] = None) -> bytes:
         piece = self._read(amt)
         if piece and self._mark:
-            _scope.piece = id(piece)  # an oss2 CRC fed these bytes next is part of this Session's call
+            _scope.piece = piece  # until a CRC asks, the next read, or this reply is closed
+            _scope.owner = id(self)  # an oss2 CRC fed these bytes next is part of this Session's call
         return piece
 
     def _read(self, amt: Optional[int]) -> bytes:
@@ -603,6 +608,8 @@ class SessionResponse:
         reply, self._reply = self._reply, None
         if reply is not None:
             reply.close()
+        if getattr(_scope, "owner", None) == id(self):
+            _scope.piece = None
 
     def __del__(self) -> None:
         try:
