@@ -27,12 +27,12 @@ ORIGINAL = fast_oss2._OSS2_CRC64
 def no_open_sessions():
     """No other Session holds the swap (collected ones release it)."""
     gc.collect()
-    if fast_oss2._crc_users:
+    if fast_oss2._CRC.users:
         pytest.skip("another Session of this process is still open")
     assert oss2_utils.Crc64 is ORIGINAL
     yield
     gc.collect()
-    assert fast_oss2._crc_users == 0
+    assert fast_oss2._CRC.users == 0
     assert oss2_utils.Crc64 is ORIGINAL
 
 
@@ -114,9 +114,9 @@ def test_inside_session_calls_the_table_is_shared_elsewhere_oss2s_own(no_open_se
             ours = oss2.Bucket(oss2.Auth("ak", "sk"), server.url, BUCKET, session=session)
             theirs = oss2.Bucket(oss2.Auth("ak", "sk"), server.url, BUCKET, session=theirs_session)
             assert ours.put_object("k", body).crc == oss2_utils.Crc64(0).crc64.new(body).crcValue
-            assert made[-1]._fast is True and made[-1].crc64.table is fast_oss2._crc_template.table
+            assert made[-1]._fast is True and made[-1].crc64.table is fast_oss2._CRC.template.table
             theirs.put_object("k2", body)  # checked by oss2 against the server's CRC
-            assert made[-1]._fast is False and made[-1].crc64.table is not fast_oss2._crc_template.table
+            assert made[-1]._fast is False and made[-1].crc64.table is not fast_oss2._CRC.template.table
             got = ours.get_object("k")
             assert got.read() == body and got.client_crc == got.server_crc
             assert got.stream.crc_callback._fast is True

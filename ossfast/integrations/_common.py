@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import tempfile
 import threading
+import weakref
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from ..credentials import Credentials
@@ -127,3 +128,150 @@ def has_length(data: Any) -> bool:
         except Exception:
             return False
     return False
+
+
+# ---------------------------------------------------------------- an SDK's CRC-64, cheap inside our calls
+#
+# Both SDKs check uploads and downloads with a CRC-64 object (``oss2.utils.Crc64``,
+# ``alibabacloud_oss_v2.crc.Crc64``) whose constructor builds crcmod's 256-entry table in
+# Python (200-300 us, more than a whole small request through ossfast), and which hashes
+# with crcmod (about 0.4 GB/s). Neither SDK has a hook for it, so while an ossfast session
+# (oss2 ``Session``, v2 ``HttpClient``) made with ``fast_crc`` exists, the SDK's class is
+# replaced by a subclass (``ScopedCrc`` first in its bases) computing the same values. Each
+# instance decides when it is first fed bytes (or asked for its crcmod object): inside one
+# of those sessions' calls on this thread (``CrcScope.depth``, or the reply bytes just
+# handed out, ``CrcScope.mark``) it starts from a shared copy of the table and hashes with
+# ossfast's ``crc64``; anywhere else it becomes exactly the SDK's own object, built by the
+# SDK's own ``__init__``, at the SDK's cost. The original class is put back when the last
+# lease is released, unless something else replaced it meanwhile.
+
+CRC64_MASK = (1 << 64) - 1
+
+
+def _native_crc64() -> Any:
+    """ossfast's crc64 where it is native code, else None (then crcmod's C update is used)."""
+    from .._backend import impl
+
+    return impl.crc64 if impl.NAME == "native" else None
+
+
+class CrcScope:
+    """One SDK's CRC-64 class (``getattr(module, name)``) and where its scoped subclass
+    hashes fast. ``crc_attr``: the attribute in which the SDK's object keeps its
+    ``crcmod.Crc``. ``scoped`` (the subclass) is set by the integration."""
+
+    def __init__(self, module: Any, name: str, crc_attr: str) -> None:
+        self.module = module
+        self.name = name
+        self.crc_attr = crc_attr
+        self.original: Any = getattr(module, name)  # the SDK's class, as it was at import
+        self.scoped: Any = None
+        self.local = threading.local()  # .depth: our calls in progress; .piece/.owner: reply bytes just read
+        self.users = 0
+        self.template: Any = None  # a crcmod.Crc with the SDK's parameters, built once
+        self.update = _native_crc64()
+        self._lock = threading.Lock()
+
+    def enter(self, n: int) -> None:
+        """A call of ours starts on this thread (``n`` 0: one made without fast_crc)."""
+        local = self.local
+        local.depth = getattr(local, "depth", 0) + n
+
+    def exit(self, n: int) -> None:
+        self.local.depth -= n
+
+    def mark(self, piece: Any, owner: Any) -> None:
+        """``piece`` (reply bytes) was just handed out by ``owner``: a CRC fed it next is ours."""
+        self.local.piece = piece
+        self.local.owner = id(owner)
+
+    def unmark(self, owner: Any) -> None:
+        if getattr(self.local, "owner", None) == id(owner):
+            self.local.piece = None
+
+    def in_scope(self, data: Any) -> bool:
+        """Is a CRC fed ``data`` (None: no data yet) part of one of our calls on this thread?"""
+        local = self.local
+        if getattr(local, "depth", 0) > 0:
+            return True
+        piece = getattr(local, "piece", None)
+        if piece is None or data is None:
+            return False
+        local.piece = None  # asked once: the reference is not kept
+        return piece is data
+
+    def crcmod_copy(self, init_crc: int) -> Any:
+        """A crcmod.Crc as the SDK's ``__init__(init_crc)`` makes it, on the shared table."""
+        template = self.template
+        if template is None:
+            template = self.template = getattr(self.original(0), self.crc_attr)
+        c = template.new()
+        c.initCrc = c.crcValue = init_crc & CRC64_MASK
+        return c
+
+    def lease(self, owner: Any) -> Any:
+        """The scoped class is in place until the returned finalizer is called (once) or
+        ``owner`` is collected."""
+        with self._lock:
+            self.users += 1
+            if self.users == 1 and getattr(self.module, self.name) is self.original:
+                setattr(self.module, self.name, self.scoped)
+        return weakref.finalize(owner, self._release)
+
+    def _release(self) -> None:
+        with self._lock:
+            self.users -= 1
+            if self.users == 0 and getattr(self.module, self.name) is self.scoped:
+                setattr(self.module, self.name, self.original)
+
+
+class ScopedCrc:
+    """Mixin put first in the bases of an SDK's CRC-64 subclass (see ``CrcScope``); the
+    subclass sets ``_SCOPE`` and ``_LAZY`` (the attributes of the SDK's object that start it
+    when asked for before any data) and may extend ``_start_fast``."""
+
+    _SCOPE: CrcScope
+    _LAZY: Tuple[str, ...] = ()
+
+    def __init__(self, init_crc: int = 0) -> None:  # noqa: D107 - the SDKs' signature
+        self._init_crc = init_crc
+        self._fast: Optional[bool] = None  # decided at the first use
+
+    def _start(self, fast: bool) -> None:
+        scope = self._SCOPE
+        if not fast:
+            scope.original.__init__(self, self._init_crc)  # the SDK's own object, at its cost
+            self._fast = False
+            return
+        setattr(self, scope.crc_attr, scope.crcmod_copy(self._init_crc))
+        self._start_fast()
+        self._fast = True
+
+    def _start_fast(self) -> None:
+        """What else the SDK's ``__init__`` sets, cheaply (the crcmod object is in place)."""
+
+    def __getattr__(self, name: str) -> Any:  # the SDK's attributes asked for before any data
+        if name in self._LAZY and self.__dict__.get("_fast", True) is None:
+            self._start(self._SCOPE.in_scope(None))
+            return self.__dict__[name]
+        raise AttributeError(name)
+
+    def update(self, data: Any) -> None:
+        fast = self._fast
+        if fast is None:
+            self._start(self._SCOPE.in_scope(data))
+            fast = self._fast
+        c = getattr(self, self._SCOPE.crc_attr)
+        update = self._SCOPE.update
+        if fast and update is not None:
+            try:
+                c.crcValue = update(data, c.crcValue)
+                return
+            except TypeError:  # not a buffer (a str): crcmod's update says what it says
+                pass
+        c.update(data)
+
+    def _value(self) -> int:
+        if self._fast is None:  # nothing hashed yet: crcmod's value for no data
+            return self._init_crc & CRC64_MASK
+        return getattr(self, self._SCOPE.crc_attr).crcValue

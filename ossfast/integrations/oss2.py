@@ -295,119 +295,45 @@ def write_get_object_response(service: Any, route: Any, token: Any, fwd_status: 
 # With ``enable_crc`` (its default) oss2 makes an ``oss2.utils.Crc64`` for every upload and
 # download, and its constructor builds crcmod's 256-entry table in Python: about 200 us, more
 # than the whole request costs through ``Session``; and crcmod hashes at about 0.4 GB/s.
-# oss2 has no hook for this, so while a ``Session`` is open ``oss2.utils.Crc64`` is replaced
-# by ``_ScopedCrc64``, a subclass that computes the same values. Each instance decides when it
-# is first fed bytes: inside a ``Session`` call on this thread (``do_request`` reading the
-# request body, or the bytes ``SessionResponse.read`` just returned) it starts from a shared
-# copy of the table and hashes with ossfast's ``crc64``; anywhere else it becomes exactly
-# oss2's object (built by oss2's own ``__init__``), so other sessions in the process keep
-# oss2's behaviour and cost. The original class is put back when the last Session is closed
-# (or collected), unless something else replaced it meanwhile; ``Session(fast_crc=False)``
-# leaves oss2 alone.
+# While a ``Session(fast_crc=True)`` is open ``oss2.utils.Crc64`` is ``_ScopedCrc64``, a
+# subclass computing the same values: fed inside a Session call on this thread
+# (``do_request`` reading the request body, or the bytes ``SessionResponse.read`` just
+# returned) it shares one table and hashes with ossfast's ``crc64``; anywhere else it is
+# exactly oss2's object. The machinery (``_common.CrcScope``) is shared with
+# ``oss_v2.HttpClient``.
 
-_OSS2_CRC64 = _utils.Crc64  # oss2's own class, as it was at import
-_CRC64_MASK = (1 << 64) - 1
-_scope = threading.local()  # .depth: Session.do_request calls in progress; .piece: the reply bytes just read
-_crc_lock = threading.Lock()
-_crc_users = 0
-_crc_template: Any = None  # crcmod.Crc with oss2's parameters, built once
+_CRC = _common.CrcScope(_utils, "Crc64", "crc64")
+_OSS2_CRC64 = _CRC.original  # oss2's own class, as it was at import
+_scope = _CRC.local
 _combine_funs: Dict[int, Any] = {}
 
 
-def _fast_crc64() -> Any:
-    """ossfast's crc64 where it is native code, else None (then crcmod's C update is used)."""
-    from .._backend import impl
-
-    return impl.crc64 if impl.NAME == "native" else None
-
-
-_CRC64_UPDATE = _fast_crc64()
-
-
-def _in_scope(data: Any) -> bool:
-    """Is a CRC fed ``data`` (None: no data yet) part of a Session call on this thread?"""
-    if getattr(_scope, "depth", 0) > 0:
-        return True
-    piece = getattr(_scope, "piece", None)
-    if piece is None or data is None:
-        return False
-    _scope.piece = None  # asked once: the reference is not kept
-    return piece is data
-
-
-class _ScopedCrc64(_OSS2_CRC64):  # type: ignore[misc, valid-type]
+class _ScopedCrc64(_common.ScopedCrc, _OSS2_CRC64):  # type: ignore[misc, valid-type]
     """``oss2.utils.Crc64`` with the same values; cheap when started inside a Session call."""
 
-    def __init__(self, init_crc: int = 0) -> None:  # noqa: D107 - oss2's signature
-        self._init_crc = init_crc
-        self._fast: Optional[bool] = None  # decided at the first use
+    _SCOPE = _CRC
+    _LAZY = ("crc64", "crc64_combineFun")
 
-    def _start(self, fast: bool) -> None:
-        if not fast:
-            _OSS2_CRC64.__init__(self, self._init_crc)  # oss2's own object, at oss2's cost
-            self._fast = False
-            return
-        global _crc_template
-        template = _crc_template
-        if template is None:
-            template = _crc_template = _OSS2_CRC64(0).crc64
-        c = template.new()
-        c.initCrc = c.crcValue = self._init_crc & _CRC64_MASK
-        self.crc64 = c
-        fun = _combine_funs.get(c.initCrc)
+    def _start_fast(self) -> None:
+        init = self.crc64.initCrc
+        fun = _combine_funs.get(init)
         if fun is None:
             from oss2.crc64_combine import mkCombineFun
 
-            fun = mkCombineFun(self._POLY, initCrc=c.initCrc, rev=True, xorOut=self._XOROUT)
+            fun = mkCombineFun(self._POLY, initCrc=init, rev=True, xorOut=self._XOROUT)
             if len(_combine_funs) < 64:
-                _combine_funs[c.initCrc] = fun
+                _combine_funs[init] = fun
         self.crc64_combineFun = fun
-        self._fast = True
-
-    def __getattr__(self, name: str) -> Any:  # crc64 / crc64_combineFun asked for before any data
-        if name in ("crc64", "crc64_combineFun") and self.__dict__.get("_fast", True) is None:
-            self._start(_in_scope(None))
-            return self.__dict__[name]
-        raise AttributeError(name)
-
-    def update(self, data: Any) -> None:
-        fast = self._fast
-        if fast is None:
-            self._start(_in_scope(data))
-            fast = self._fast
-        c = self.crc64
-        if fast and _CRC64_UPDATE is not None:
-            try:
-                c.crcValue = _CRC64_UPDATE(data, c.crcValue)
-                return
-            except TypeError:
-                pass
-        c.update(data)
 
     def __call__(self, data: Any) -> None:
         self.update(data)
 
     @property
     def crc(self) -> int:
-        if self._fast is None:  # nothing hashed yet: crcmod's value for no data
-            return self._init_crc & _CRC64_MASK
-        return self.crc64.crcValue
+        return self._value()
 
 
-def _crc_acquire() -> None:
-    global _crc_users
-    with _crc_lock:
-        _crc_users += 1
-        if _crc_users == 1 and _utils.Crc64 is _OSS2_CRC64:
-            _utils.Crc64 = _ScopedCrc64
-
-
-def _crc_release() -> None:
-    global _crc_users
-    with _crc_lock:
-        _crc_users -= 1
-        if _crc_users == 0 and _utils.Crc64 is _ScopedCrc64:
-            _utils.Crc64 = _OSS2_CRC64
+_CRC.scoped = _ScopedCrc64
 
 
 # ---------------------------------------------------------------- Session
@@ -459,8 +385,7 @@ class Session:
         self._crc_lease: Any = None
         self._fast_crc = bool(fast_crc)
         if fast_crc:
-            _crc_acquire()
-            self._crc_lease = weakref.finalize(self, _crc_release)
+            self._crc_lease = _CRC.lease(self)
 
     def __repr__(self) -> str:
         return f"ossfast.integrations.oss2.Session(pool_size={self._pool.maxsize})"
@@ -488,9 +413,8 @@ class Session:
             query = RequestEncodingMixin._encode_params(req.params)
             if query:
                 url = f"{url}&{query}" if "?" in url else f"{url}?{query}"
-        scope = _scope
         fast = 1 if self._fast_crc else 0  # fast_crc=False: oss2's CRC as it is, whatever others do
-        scope.depth = getattr(scope, "depth", 0) + fast
+        _CRC.enter(fast)
         try:
             reply = _http.send(self._pool, req.method, url, _http.header_pairs(req.headers), req.data,
                                self._timeout(timeout), stream=True)
@@ -500,7 +424,7 @@ class Session:
         except ValueError as exc:  # a header with CR or LF (requests: InvalidHeader)
             raise _exceptions.RequestError(exc) from None
         finally:
-            scope.depth -= fast
+            _CRC.exit(fast)
 
     def close(self) -> None:
         self._pool.close()
@@ -560,8 +484,8 @@ class SessionResponse:
     def read(self, amt: Optional[int] = None) -> bytes:
         piece = self._read(amt)
         if piece and self._mark:
-            _scope.piece = piece  # until a CRC asks, the next read, or this reply is closed
-            _scope.owner = id(self)  # an oss2 CRC fed these bytes next is part of this Session's call
+            _CRC.mark(piece, self)  # an oss2 CRC fed these bytes next is part of this Session's call
+            # (until a CRC asks, the next read, or this reply is closed)
         return piece
 
     def _read(self, amt: Optional[int]) -> bytes:
@@ -608,8 +532,7 @@ class SessionResponse:
         reply, self._reply = self._reply, None
         if reply is not None:
             reply.close()
-        if getattr(_scope, "owner", None) == id(self):
-            _scope.piece = None
+        _CRC.unmark(self)
 
     def __del__(self) -> None:
         try:
