@@ -22,10 +22,19 @@ Run (small requests: sink and client on one CPU, as the issue measures them):
   CRC. ``oss2-put-1KiB-nocrc``: AuthV4 with ``enable_crc=False``.
 * ``v2-put-1KiB``: ``Client.put_object`` of 1 KiB with ``Config.http_client =
   ossfast.integrations.oss_v2.HttpClient()`` vs the SDK's default transport. Target: >= 2.5x
-  (the SDK's own pipeline costs about 350 us a call: the ceiling is near 3.2x).
+  (the SDK's own pipeline costs about 350 us a call: the ceiling is near 3.2x). With its
+  default ``fast_crc=True`` the SDK's ``Crc64`` fed inside ``HttpClient.send`` shares one table
+  and hashes with ossfast's crc64 (see ``HttpClient``); the ``HttpClient(fast_crc=False)`` row
+  leaves the SDK's CRC as it is: what the transport alone gives.
 * ``oss2-put-64MiB`` / ``v2-put-64MiB``: the same with a 64 MiB bytes body, client and sink on
   different CPUs (benchkit.placement "apart", whatever taskset said). Target: no slower (>= 1x).
-  Both sides pay the SDK's own CRC-64 of the body (oss2: crcmod; v2: its tee).
+  The SDK's side hashes the body with crcmod; ``Session()``/``HttpClient()`` with ossfast's
+  crc64, the ``fast_crc=False`` rows with crcmod too.
+
+Interleaved A/B of the v2 put_object rows (one process; 1 KiB with everything on one CPU,
+64 MiB with client and sink on different CPUs)::
+
+    .venv/bin/python benches/bench_integrations.py [rounds]
 
 A table at the end gives the ratios from this run (ratio = SDK time / ossfast time).
 """
@@ -62,8 +71,10 @@ PAIRS = [  # (group, ossfast label, SDK label, target)
     ("oss2-put-1KiB-v1", "Session()", "oss2.Session", 3.0),
     ("oss2-put-1KiB-nocrc", "Session()", "oss2.Session", None),
     ("v2-put-1KiB", "HttpClient()", "default transport", 2.5),
+    ("v2-put-1KiB", "HttpClient(fast_crc=False)", "default transport", None),  # the transport alone
     ("oss2-put-64MiB", "Session()", "oss2.Session", 1.0),
     ("v2-put-64MiB", "HttpClient()", "default transport", 1.0),
+    ("v2-put-64MiB", "HttpClient(fast_crc=False)", "default transport", None),
 ]
 BIG_PUT = (1 << 20) if os.environ.get("OSSFAST_BENCH_QUICK", "") not in ("", "0") else 64 * 1024 * 1024
 _stats: "dict[tuple[str, str], object]" = {}
@@ -286,18 +297,22 @@ def _v2_client(url, http_client=None):
 
 @pytest.fixture(scope="module")
 def v2_put_clients(sink):
-    theirs, ours = _v2_client(sink.url), _v2_client(sink.url, fast_v2.HttpClient())
-    for c in (theirs, ours):
+    clients = {side: _v2_client(sink.url, _V2_TRANSPORTS[side]()) for side in _V2_TRANSPORTS}
+    for c in clients.values():
         assert c.put_object(oss.PutObjectRequest(bucket="bench-bucket", key="k", body=SMALL)).status_code == 200
-    yield theirs, ours
-    for c in (theirs, ours):
+    yield clients
+    for c in clients.values():
         c._client._options.http_client.close()
 
 
-@pytest.mark.parametrize("side", ["HttpClient()", "default transport"])
+_V2_TRANSPORTS = {"HttpClient()": fast_v2.HttpClient, "default transport": lambda: None,
+                  "HttpClient(fast_crc=False)": lambda: fast_v2.HttpClient(fast_crc=False)}
+
+
+@pytest.mark.parametrize("side", list(_V2_TRANSPORTS))
 def test_v2_put_small(benchmark, v2_put_clients, side):
     benchmark.group = "v2-put-1KiB"
-    client = v2_put_clients[0 if side == "default transport" else 1]
+    client = v2_put_clients[side]
     req = oss.PutObjectRequest(bucket="bench-bucket", key="k", body=SMALL)
     assert benchmark(lambda: client.put_object(req)).status_code == 200
     _record(benchmark, "v2-put-1KiB", side)
@@ -345,10 +360,10 @@ def test_oss2_put_big(benchmark, sink, apart, big_body, side):
     _record(benchmark, "oss2-put-64MiB", side)
 
 
-@pytest.mark.parametrize("side", ["HttpClient()", "default transport"])
+@pytest.mark.parametrize("side", list(_V2_TRANSPORTS))
 def test_v2_put_big(benchmark, sink, apart, big_body, side):
     benchmark.group = "v2-put-64MiB"
-    client = _v2_client(sink.url, fast_v2.HttpClient() if side == "HttpClient()" else None)
+    client = _v2_client(sink.url, _V2_TRANSPORTS[side]())
     req = oss.PutObjectRequest(bucket="bench-bucket", key="big", body=big_body)
     try:
         r = benchmark.pedantic(lambda: client.put_object(req), rounds=5, iterations=1, warmup_rounds=1)
@@ -356,3 +371,57 @@ def test_v2_put_big(benchmark, sink, apart, big_body, side):
     finally:
         client._client._options.http_client.close()
     _record(benchmark, "v2-put-64MiB", side)
+
+
+def ab_v2_put(rounds: int = 15) -> None:
+    """Interleaved A/B of alibabacloud-oss-v2 put_object: every round times each transport
+    once (1 KiB: a batch of 200 calls, client and sink on CPU 0; 64 MiB: one call, client on
+    CPU 0, sink on CPU 1); prints median and min per transport and the ratios."""
+    import statistics
+    import time
+
+    import benchkit
+    from sink import Sink
+
+    sides = list(_V2_TRANSPORTS)
+    body = os.urandom(64 * 1024 * 1024)
+    before = os.sched_getaffinity(0)
+    with Sink() as sink:
+        clients = {side: _v2_client(sink.url, _V2_TRANSPORTS[side]()) for side in sides}
+        runs = []
+        for size, sink_cpu, batch in ((1024, 0, 200), (len(body), 1, 1)):
+            benchkit.pin_process({0})
+            _pin_pid(sink.proc.pid, {sink_cpu})
+            req = oss.PutObjectRequest(bucket="bench-bucket", key="k", body=body[:size])
+            times = {side: [] for side in sides}
+            for c in clients.values():  # warm
+                for _ in range(3 if batch == 1 else 50):
+                    c.put_object(req)
+            for r in range(rounds):
+                for side in sides[r % len(sides):] + sides[:r % len(sides)]:  # rotate the order
+                    put = clients[side].put_object
+                    t = time.perf_counter()
+                    for _ in range(batch):
+                        put(req)
+                    times[side].append((time.perf_counter() - t) / batch)
+            runs.append((size, sink_cpu, times))
+        for c in clients.values():
+            c._client._options.http_client.close()
+    benchkit.pin_process(before)
+    base = "default transport"
+    print(f"alibabacloud-oss-v2 put_object, interleaved, {rounds} rounds (backend: {impl.NAME});"
+          " ratio = default transport time / this time")
+    print(f"{'body':8} {'placement':15} {'transport':28} {'median':>11} {'min':>11} {'ratio(median)':>14} {'(min)':>7}")
+    for size, sink_cpu, times in runs:
+        label = "1 KiB" if size == 1024 else f"{size >> 20} MiB"
+        where = "one CPU" if sink_cpu == 0 else "different CPUs"
+        bm, bn = statistics.median(times[base]), min(times[base])
+        for side in sides:
+            m, n = statistics.median(times[side]), min(times[side])
+            print(f"{label:8} {where:15} {side:28} {m * 1e6:9.0f}us {n * 1e6:9.0f}us {bm / m:13.2f}x {bn / n:6.2f}x")
+
+
+if __name__ == "__main__":
+    import sys
+
+    ab_v2_put(int(sys.argv[1]) if len(sys.argv) > 1 else 15)
