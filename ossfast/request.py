@@ -92,17 +92,37 @@ class PreparedRequest:
     ``headers`` lists (name, value) in send order, read back from ``head``.
     """
 
-    __slots__ = ("head", "content_length", "route", "status", "body")
+    __slots__ = ("head", "content_length", "route", "status", "_body", "_data", "_crc")
     method = METHOD
     target = TARGET
 
     def __init__(self, head: bytes, content_length: int, route: str, status: int,
-                 body: _body.Body) -> None:
+                 body: Optional[_body.Body], data: Optional[bytes] = None, crc: Optional[int] = None) -> None:
+        # ``body`` None: a bytes body ``data`` with its CRC-64 ``crc``, made a MemoryBody when
+        # first asked for (prepare() of a small request leaves that to the sender).
         self.head = head
         self.content_length = content_length
         self.route = route
         self.status = status
-        self.body = body
+        self._body = body
+        self._data = data
+        self._crc = crc
+
+    @property
+    def body(self) -> _body.Body:
+        """The body to send (a ``body.Body``)."""
+        b = self._body
+        if b is None:
+            b = _body.MemoryBody(memoryview(self._data))  # type: ignore[arg-type]
+            b.crc = self._crc
+            self._body = b
+            self._data = None
+        return b
+
+    @body.setter
+    def body(self, value: _body.Body) -> None:
+        self._body = value
+        self._data = None
 
     @property
     def headers(self) -> List[Tuple[str, str]]:
@@ -352,6 +372,11 @@ _FWD_ITEMS = tuple((kw, name.encode("ascii") + b": ",
                    for kw, name in FWD_HEADERS)
 
 
+_FWD_KW = tuple(kw for kw, _, _ in _FWD_ITEMS)
+_FWD_PREFIX = tuple(name + ": " for _, name in FWD_HEADERS)
+_FWD_SPECIAL = tuple(special for _, _, special in _FWD_ITEMS)
+
+
 def fwd_block(fwd: Mapping[str, Any]) -> bytes:
     """The forwarded-header lines of ``fwd`` (keyword -> value, None: absent), validated, as
     ``build`` writes them. InvalidRequestError names a bad one."""
@@ -360,20 +385,21 @@ def fwd_block(fwd: Mapping[str, Any]) -> bytes:
 
 def fwd_values(values: Tuple[Any, ...]) -> bytes:
     """``fwd_block`` for the ten values in FWD_HEADERS order (None: absent), without a dict.
-    (Per request: the absent ones cost one test each.)"""
-    parts = []
+    (Per request: the absent ones cost one test each, the values are written into one str
+    and encoded once.)"""
+    text = ""
     i = -1
     for value in values:
         i += 1
         if value is not None:
-            kw, prefix, special = _FWD_ITEMS[i]
+            special = _FWD_SPECIAL[i]
             if special is not None:
-                value = special(kw, value)
+                value = special(_FWD_KW[i], value)
             elif not (type(value) is str and value.isascii() and value.isprintable() and value
                       and value[0] != " " and value[-1] != " " and len(value) <= MAX_HEADER_VALUE):
-                value = check_value(kw, value)
-            parts.append(b"%s%s\r\n" % (prefix, value.encode("ascii")))
-    return b"".join(parts)
+                value = check_value(_FWD_KW[i], value)
+            text += f"{_FWD_PREFIX[i]}{value}\r\n"
+    return text.encode("ascii")
 
 
 def _fwd_block(fwd: Mapping[str, Any]) -> Tuple[bytes, Optional[str]]:
@@ -483,9 +509,7 @@ def build_with(lane: Tuple[HeadBuilder, bytes, Callable[..., Tuple[bytes, Option
             pass  # the general way below says exactly what is wrong
         else:
             if len(head) <= MAX_HEAD:
-                b = _body.MemoryBody(memoryview(body))
-                b.crc = crc
-                return PreparedRequest(head, b.length, route, status, b)
+                return PreparedRequest(head, len(body), route, status, None, body, crc)
     heads, rb = lane[0], lane[1]
     tb = _token_bytes(token)
     if type(status) is not int or status not in ALLOWED_STATUS:
