@@ -20,6 +20,17 @@ through a Python twin of the SDK's algorithm, so the result is the same in every
 
 ``HttpClient()`` / ``AsyncHttpClient()``: the SDK's transport interfaces over ossfast's
 transport, for any operation: ``oss.Config(..., http_client=fast_v2.HttpClient())``.
+
+CRC-64: with its checks on (the default) the SDK builds crcmod's table in Python for every
+upload and download (about 300 us) and hashes at crcmod's speed (most of a 64 MiB
+put_object). While an ``HttpClient(fast_crc=True)`` (the default) is open,
+``alibabacloud_oss_v2.crc.Crc64`` is a subclass that computes the same values and, for a CRC
+fed inside that client's ``send`` (the request body) or the streamed reply pieces its
+``iter_bytes`` gives, shares one table and hashes with ossfast's ``crc64``; anywhere else
+(the SDK's default transport in the same process, a ``fast_crc=False`` client) it is the
+SDK's own object, built by the SDK. The class is put back exactly when the last such client
+is closed or collected, unless something else replaced it meanwhile. ``fast_crc=False``
+leaves the SDK untouched.
 """
 from __future__ import annotations
 
