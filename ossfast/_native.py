@@ -493,17 +493,17 @@ def wgor_route_head(signer: Any, route: bytes) -> Any:
         cached = signer._second
         if cached[0] != int(_time()):
             cached = signer._at(None)
-        lines, prefix = cached[2], cached[5]
         try:
             pair = spare.pop()
         except IndexError:
             pair = (_alloc(_HEAD_BUFFER), _alloc(_CRC_OUT))
         out, crc = pair
-        n = _wgor_head(ptr, route, rl, token, len(token), status, len(body), b"", 0, extra, len(extra),
-                       lines, len(lines), prefix, len(prefix), body, len(body), crc, out, _HEAD_CAP)
+        bl = len(body)
+        n = _wgor_head(ptr, route, rl, token, len(token), status, bl, b"", 0, extra, len(extra),
+                       cached[2], cached[3], cached[5], cached[4], body, bl, crc, out, _HEAD_CAP)
         if n < 0:
             spare.append(pair)
-            return builder(route, token, status, len(body), b"", extra, lines, prefix, body)
+            return builder(route, token, status, bl, b"", extra, cached[2], cached[5], body)
         result = _unpack(out, n), crc[0]
         spare.append(pair)
         return result

@@ -440,16 +440,17 @@ class HeadBuilder:
         else:
             self._head = impl.wgor_head_builder(4, signer._secret, signer._region, signer._product,
                                                 signer._cache)
-        # (second, signing headers, their lines, -, -, the Authorization value up to the
-        # signature): the layout impl.wgor_route_head reads
-        self._second: Tuple[Any, ...] = (-1, (), b"", b"", "", b"")
+        # (second, signing headers, their lines, len(lines), len(prefix), prefix: the
+        # Authorization value up to the signature): the layout impl.wgor_route_head reads
+        self._second: Tuple[Any, ...] = (-1, (), b"", 0, 0, b"")
         self._routes: dict = {}
 
     def _at(self, now: Any) -> Tuple[Any, ...]:
         signed = self.signer._at(now)  # the signing headers of that second (the signer's clock)
         cached = self._second
         if cached[0] != signed.sec:
-            cached = self._second = (signed.sec, signed.headers, signed.lines, b"", "", signed.auth_prefix_b)
+            cached = self._second = (signed.sec, signed.headers, signed.lines, len(signed.lines),
+                                     len(signed.auth_prefix_b), signed.auth_prefix_b)
         return cached
 
     def wgor_head(self, route: bytes, token: bytes, status: int, content_length: int, md5: bytes = b"",
