@@ -33,13 +33,18 @@ from .. import _policy
 from .. import body as _body
 from .. import transport as _transport
 from .._backend import impl
-from ..client import Client, Result, _AttemptFailed, judge_reply, parse_error
+from .. import request as _request
+from ..client import (_FAST_BODY, _FAST_STATUS, _MAX_TOKEN, Client, Result, _AttemptFailed, judge_reply,
+                      parse_error)
+from ..errors import InvalidRequestError
 from ..credentials import Credentials
 from ..errors import TimeoutError, TransportError
 from ..request import PreparedRequest
 from .connection import AsyncConnection, AsyncPool, ConnectionLost
 
 log = logging.getLogger("ossfast")
+_DEBUG = logging.DEBUG
+_perf_counter = time.perf_counter
 
 #: buffers at least this big are hashed (CRC-64, or MD5 for content_md5=True) in the executor
 HASH_OFF_LOOP = 1024 * 1024
@@ -183,6 +188,32 @@ class AsyncClient:
         """``Client.write_get_object_response``, awaited. ``body`` may also be an async
         iterator of buffers (with ``content_length``). See the module docstring for what a
         cancelled call may have delivered."""
+        if (progress is None and headers is None and content_length is None and content_md5 is False
+                and content_range is None and type(body) is bytes and len(body) <= _FAST_BODY
+                and type(route) is str):
+            # The common case as the blocking client's fast path: the head built and signed in
+            # one C call, head and body in one write on an idle pooled connection. Anything
+            # unusual (and any error) goes the general way, which says what is wrong.
+            b = self._builder
+            lane = (b._keys if b._provider is None else b._keys_now()).lanes.get(route)
+            if (lane is not None and type(status) is int and status in _FAST_STATUS
+                    and type(token) is str and len(token) <= _MAX_TOKEN):
+                try:
+                    if (accept_ranges is None and cache_control is None and content_disposition is None
+                            and content_encoding is None and content_language is None
+                            and content_type is None and etag is None and expires is None
+                            and last_modified is None):
+                        fwd = b""
+                    else:
+                        fwd = _request.fwd_values((
+                            accept_ranges, cache_control, content_disposition, content_encoding,
+                            content_language, None, content_type, etag, expires, last_modified))
+                    head, crc = lane[2](token.encode("ascii"), status, body, fwd)
+                except (UnicodeEncodeError, InvalidRequestError):
+                    pass
+                else:
+                    if len(head) <= _request.MAX_HEAD:
+                        return await self._send_small(route, status, head, body, crc)
         abody = None
         if hasattr(body, "__aiter__"):
             if content_length is None:
@@ -207,10 +238,65 @@ class AsyncClient:
             prepared.body = _AsyncIterBody(abody, prepared.content_length)
         return await self.send(prepared, progress)
 
+    async def _send_small(self, route: str, status: int, head: bytes, data: bytes, crc: int) -> Result:
+        """The fast path's send: attempt 0 over an idle pooled connection, head and body in one
+        ``transport.write`` (one send on plain TCP, one TLS record), the reply's deadline kept
+        by the pool's one timer. No idle connection: the general path connects. Any outcome
+        but a plain 2xx goes on as the general path would (retries included)."""
+        start = _perf_counter()
+        b = self._builder
+        key = b._endpoint if b._endpoint is not None else b._key(route)
+        pool = self._pool
+        conn = pool.take_idle(key) if not pool.closed else None
+        if conn is None:
+            return await self._send_general(_small_request(route, status, head, data, crc), None, start, None)
+        fut = conn.begin()
+        try:
+            conn.write(head + data)
+            pool.watch(conn, self._timeout.read)
+            try:
+                resp = await fut
+            finally:
+                pool.unwatch(conn)
+        except BaseException as exc:  # errors and cancellation: a RST, never a completed cut body
+            conn.close(abort=True)
+            if not fut.done():
+                fut.cancel()
+            if isinstance(exc, ConnectionLost):  # nothing was written: the general loop decides
+                err = TransportError(f"sending the request failed: {exc}", request_sent=False, bytes_sent=0)
+                return await self._send_general(
+                    _small_request(route, status, head, data, crc), None, start,
+                    _AttemptFailed(err, _policy.Attempt(True, True, False, True, 0, detail=str(err))))
+            if isinstance(exc, TransportError):
+                exc.bytes_sent = len(data)  # the body was handed over whole; the reply failed
+            raise
+        if resp.keep_alive and 200 <= resp.status < 300 and not conn.stale:
+            pool.release(conn)
+            result = Result(resp.status, None, resp, len(data), crc, _perf_counter() - start, 1, True)
+            if log.isEnabledFor(_DEBUG):
+                log.debug("WriteGetObjectResponse to %s: status %d forwarded, %d body bytes, request id %s, "
+                          "%.1f ms", route, status, len(data), result.request_id, result.elapsed * 1e3)
+            return result
+        if resp.keep_alive and not conn.stale:
+            pool.release(conn)
+        else:
+            conn.close()
+        prepared = _small_request(route, status, head, data, crc)
+        try:
+            return judge_reply(resp, prepared, _transport.SendOutcome.whole(len(head), len(data), crc),
+                               start, 0, True)
+        except _AttemptFailed as exc:
+            return await self._send_general(prepared, None, start, exc)
+
     async def send(self, prepared: PreparedRequest,
                    progress: Optional[Callable[[int, int], Any]] = None) -> Result:
         """Send a PreparedRequest (once: its body may be an iterator)."""
-        start = time.perf_counter()
+        return await self._send_general(prepared, progress, time.perf_counter(), None)
+
+    async def _send_general(self, prepared: PreparedRequest, progress: Optional[Callable[[int, int], Any]],
+                            start: float, failed: Optional[_AttemptFailed]) -> Result:
+        """The attempts and the retry policy. ``failed``: how attempt 0 failed when the fast
+        path made it (the loop then goes on from attempt 1)."""
         key = self._builder._key(prepared.route)
         body = prepared.body
         retry = self._retry
@@ -218,6 +304,9 @@ class AsyncClient:
         try:
             while True:
                 try:
+                    if failed is not None:
+                        exc, failed = failed, None
+                        raise exc
                     return await self._attempt(key, prepared, progress, start, attempt)
                 except _AttemptFailed as exc:
                     reason = _policy.retry_reason(exc.attempt, replayable=body.replayable,
@@ -257,15 +346,15 @@ class AsyncClient:
             if reply_fut.done():
                 resp = reply_fut.result()
             else:
-                # One timer, no task or shield: the deadline fails the reply's future.
-                timer = asyncio.get_running_loop().call_later(wait, _expire, reply_fut, wait)
+                # No task or shield: the pool's deadline timer fails the reply's future.
+                self._pool.watch(conn, wait)
                 try:
                     resp = await reply_fut
                 except TransportError as exc:
                     exc.bytes_sent = outcome.body_sent
                     raise
                 finally:
-                    timer.cancel()
+                    self._pool.unwatch(conn)
         except BaseException:  # errors and cancellation: a RST, never a completed cut body
             conn.close(abort=True)
             if not reply_fut.done():
@@ -407,9 +496,10 @@ class AsyncClient:
         await self.close()
 
 
-def _expire(fut: asyncio.Future, wait: float) -> None:
-    if not fut.done():
-        fut.set_exception(TimeoutError(f"no complete reply within {wait}s", request_sent=True))
+def _small_request(route: str, status: int, head: bytes, data: bytes, crc: int) -> PreparedRequest:
+    body = _body.MemoryBody(memoryview(data))
+    body.crc = crc
+    return PreparedRequest(head, body.length, route, status, body)
 
 
 async def _aiter_sync(it: Any):  # type: ignore[no-untyped-def]

@@ -47,6 +47,7 @@ class AsyncConnection(asyncio.Protocol):
         self._drain: Optional[asyncio.Future] = None
         self.uses = 0
         self.idle_since = 0.0
+        self.deadline = 0.0  # of the reply awaited (AsyncPool.watch)
 
     # ---- protocol callbacks
     def connection_made(self, transport: Any) -> None:
@@ -159,7 +160,12 @@ def _no_progress(fut: asyncio.Future) -> None:
 
 
 class AsyncPool:
-    """Idle connections per (scheme, host, port) on one event loop, at most ``maxsize`` each."""
+    """Idle connections per (scheme, host, port) on one event loop, at most ``maxsize`` each.
+
+    It also bounds the wait for replies: ``watch(conn, wait)`` gives the connection's reply
+    ``wait`` seconds; one timer for the whole pool (not one per request) fires at the earliest
+    deadline, fails every reply that is late with ``TimeoutError`` and is set again for the
+    next deadline. ``unwatch`` when the wait is over (reply, error or cancellation)."""
 
     def __init__(self, *, maxsize: int, ssl_context_factory: Any, idle_timeout: float = 50.0) -> None:
         self.maxsize = maxsize
@@ -168,6 +174,41 @@ class AsyncPool:
         self._idle: Dict[Tuple[str, str, int], List[AsyncConnection]] = {}
         self.closed = False
         self.connections_opened = 0
+        self._watched: Dict[AsyncConnection, float] = {}  # connection -> wait; its deadline on it
+        self._sweep_at = 0.0                               # when the timer fires (0: no timer)
+        self._sweep_handle: Optional[asyncio.TimerHandle] = None
+
+    # ---- reply deadlines
+    def watch(self, conn: AsyncConnection, wait: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = conn.deadline = loop.time() + wait
+        self._watched[conn] = wait
+        at = self._sweep_at
+        if not at or deadline < at:
+            if self._sweep_handle is not None:
+                self._sweep_handle.cancel()
+            self._sweep_at = deadline
+            self._sweep_handle = loop.call_at(deadline, self._sweep, loop)
+
+    def unwatch(self, conn: AsyncConnection) -> None:
+        self._watched.pop(conn, None)
+
+    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._sweep_at, self._sweep_handle = 0.0, None
+        now = loop.time()
+        nxt = 0.0
+        for conn, wait in list(self._watched.items()):
+            w = conn.waiter
+            if w is None or w.done():
+                del self._watched[conn]
+            elif conn.deadline <= now:
+                del self._watched[conn]
+                w.set_exception(TimeoutError(f"no complete reply within {wait}s", request_sent=True))
+            elif not nxt or conn.deadline < nxt:
+                nxt = conn.deadline
+        if nxt:
+            self._sweep_at = nxt
+            self._sweep_handle = loop.call_at(nxt, self._sweep, loop)
 
     def take_idle(self, key: Tuple[str, str, int]) -> Optional[AsyncConnection]:
         idle = self._idle.get(key)
@@ -237,6 +278,9 @@ class AsyncPool:
 
     def close(self) -> None:
         self.closed = True
+        if self._sweep_handle is not None and not self._watched:  # else replies still awaited
+            self._sweep_handle.cancel()
+            self._sweep_at, self._sweep_handle = 0.0, None
         conns = [c for idle in self._idle.values() for c in idle]
         self._idle.clear()
         for c in conns:
