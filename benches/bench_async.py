@@ -222,6 +222,94 @@ def measure(rounds: int, inflight: int, size: int, budget: float = 0.4, log: Cal
     return out
 
 
+def measure_file(rounds: int, size: int, log: Callable[[str], Any] = print) -> Dict[str, Any]:
+    """A ``size``-byte file body (page cache) through AsyncClient, the blocking Client and oss2,
+    one call each per round in a shuffled order, client and sink on different CPUs."""
+    import tempfile
+
+    import oss2
+
+    sink = open_sink(install=False, log=log)
+    loop = asyncio.new_event_loop()
+    fd, path = tempfile.mkstemp(prefix="ossfast-bench-async-")
+    try:
+        block = os.urandom(1 << 20)
+        with os.fdopen(fd, "wb") as f:
+            for _ in range(size >> 20):
+                f.write(block)
+            f.write(block[: size & ((1 << 20) - 1)])
+        creds = ossfast.Credentials(AK, SK)
+
+        async def make() -> Any:
+            return ossfast.AsyncClient(creds, endpoint=sink.url)
+        afast = loop.run_until_complete(make())
+        fast = ossfast.Client(creds, endpoint=sink.url)
+        svc = oss2.Service(oss2.AuthV4(AK, SK), sink.url, session=oss2.Session(), region=REGION)
+
+        def run_async() -> None:
+            async def one() -> None:
+                with open(path, "rb") as f:
+                    r = await afast.write_get_object_response(ROUTE, TOKEN, 200, f)
+                assert r.status == 200 and r.bytes_sent == size
+            loop.run_until_complete(one())
+
+        def run_sync() -> None:
+            with open(path, "rb") as f:
+                r = fast.write_get_object_response(ROUTE, TOKEN, 200, f)
+            assert r.status == 200 and r.bytes_sent == size
+
+        def run_oss2() -> None:
+            with open(path, "rb") as f:
+                assert svc.write_get_object_response(ROUTE, TOKEN, "200", f).status == 200
+
+        runs = {"AsyncClient file": run_async, "Client file": run_sync, "oss2 file": run_oss2}
+        where = placement(sink, "apart")
+        rps: Dict[str, List[float]] = {k: [] for k in runs}
+        cpu: Dict[str, List[float]] = {k: [] for k in runs}
+        ratios: Dict[str, List[float]] = {"AsyncClient / Client": [], "AsyncClient / oss2": []}
+        try:
+            for run in runs.values():
+                run()
+            for r in range(rounds):
+                order = list(runs)
+                random.shuffle(order)
+                got = {}
+                for label in order:
+                    t, c = time.perf_counter(), time.process_time()
+                    runs[label]()
+                    got[label] = size / (time.perf_counter() - t) / 1e9
+                    rps[label].append(got[label])
+                    cpu[label].append(time.process_time() - c)
+                ratios["AsyncClient / Client"].append(got["AsyncClient file"] / got["Client file"])
+                ratios["AsyncClient / oss2"].append(got["AsyncClient file"] / got["oss2 file"])
+                log(f"round {r + 1}/{rounds}: " + ", ".join(f"{k} {v:.2f} GB/s" for k, v in got.items()))
+        finally:
+            unpin(sink)
+            loop.run_until_complete(afast.close())
+            fast.close()
+    finally:
+        loop.close()
+        os.unlink(path)
+        sink.stop()
+    return {"sink": describe(sink), "placement": where, "size": size, "rounds": rounds, "quick": QUICK,
+            "gbps": {k: {"median": statistics.median(v), "min": min(v), "max": max(v)} for k, v in rps.items()},
+            "cpu_s": {k: statistics.median(v) for k, v in cpu.items()},
+            "ratios": {k: {"median": statistics.median(v), "min": min(v), "max": max(v)}
+                       for k, v in ratios.items()}}
+
+
+def report_file(out: Dict[str, Any]) -> str:
+    p = out["placement"]
+    lines = [f"file body of {out['size'] >> 20} MiB, client CPU {p['client_cpu']}, sink CPU {p['sink_cpu']} "
+             f"({out['sink']['kind']}), {out['rounds']} rounds",
+             f"{'contender':<18} {'GB/s median':>12} {'min':>6} {'max':>6} {'CPU s':>6}"]
+    for k, v in out["gbps"].items():
+        lines.append(f"{k:<18} {v['median']:>12.2f} {v['min']:>6.2f} {v['max']:>6.2f} {out['cpu_s'][k]:>6.2f}")
+    for k, v in out["ratios"].items():
+        lines.append(f"{k:<22} {v['median']:6.2f}x  ({v['min']:.2f}-{v['max']:.2f})")
+    return "\n".join(lines)
+
+
 def report(out: Dict[str, Any]) -> str:
     p = out["placement"]
     lines = [f"{out['inflight']} requests of {out['size']} B in flight, client CPU {p['client_cpu']}, "
@@ -246,13 +334,31 @@ def test_async_inflight(request: Any) -> None:
     assert out["threads_started_by_AsyncClient"] == 0
 
 
+def test_async_file_body(request: Any) -> None:
+    """A 256 MiB file body (quick mode: 8 MiB, one round) through AsyncClient, Client and oss2."""
+    from benchkit import progress
+
+    out = measure_file(1 if QUICK else 7, (8 << 20) if QUICK else (256 << 20),
+                       log=lambda m: progress(request, m))
+    write_json("async_file", out)
+    progress(request, report_file(out))
+    assert out["gbps"]["AsyncClient file"]["median"] > 0
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--inflight", type=int, default=64)
     ap.add_argument("--size", type=int, default=1024)
     ap.add_argument("--budget", type=float, default=0.4, help="seconds per contender per round")
+    ap.add_argument("--file", type=int, default=0, metavar="MIB",
+                    help="measure a file body of this many MiB instead (client and sink apart)")
     a = ap.parse_args()
-    res = measure(a.rounds, a.inflight, a.size, a.budget)
-    write_json("async", res)
-    print(report(res))
+    if a.file:
+        res = measure_file(a.rounds, a.file << 20)
+        write_json("async_file", res)
+        print(report_file(res))
+    else:
+        res = measure(a.rounds, a.inflight, a.size, a.budget)
+        write_json("async", res)
+        print(report(res))

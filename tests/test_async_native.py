@@ -471,3 +471,67 @@ def test_fast_path_cancel_aborts_the_connection(start_server):
     assert r.status == 200 and not r.reused_connection  # the cancelled call's connection was dropped
     ex = server.wait_for(2)[1]  # the server's hold ends when the client drops the connection
     assert ex.body_complete and ex.finished and ex.reply_bytes == 0
+
+
+# ---------------------------------------------------------------- file bodies (pread pieces,
+# read and hashed by a worker thread while the loop writes the piece before)
+
+@pytest.mark.parametrize("md5", [False, True])
+def test_file_body_pieces(start_server, tmp_path, md5):
+    server = start_server(RecordingServer)
+    data = bytes(range(251)) * 13000  # 3.1 MiB: several pieces and a short last one
+    path = tmp_path / "f"
+    path.write_bytes(b"HEADER" + data)
+    seen = []
+
+    async def main():
+        async with ossfast.AsyncClient(CREDS, endpoint=server.url, timeout=10) as c:
+            with open(path, "rb") as f:
+                f.seek(6)  # from the file's position, as the blocking client
+                r = await c.write_get_object_response(ROUTE, "f", 200, f, content_md5=md5,
+                                                      progress=lambda n, t: seen.append((n, t)))
+                return r, f.tell()
+
+    r, pos = asyncio.run(main())
+    assert r.crc64 == ref_crc64(data) and r.bytes_sent == len(data) and pos == 6 + len(data)
+    (rec,) = server.wait_for(1)
+    assert rec.body == data and rec.complete
+    assert seen and seen[-1] == (len(data), len(data)) and all(t == len(data) for _, t in seen)
+
+
+def test_file_body_over_tls(tls_recording_server, tls_material, tmp_path):
+    data = bytes(range(256)) * 10000
+    path = tmp_path / "f"
+    path.write_bytes(data)
+
+    async def main():
+        async with ossfast.AsyncClient(CREDS, endpoint=tls_recording_server.url, timeout=10,
+                                       verify=tls_material.ca_file) as c:
+            with open(path, "rb") as f:
+                return await c.write_get_object_response(ROUTE, "f", 200, f)
+
+    r = asyncio.run(main())
+    assert r.crc64 == ref_crc64(data)
+    (rec,) = tls_recording_server.wait_for(1)
+    assert rec.body == data and rec.complete
+
+
+def test_file_truncated_while_sending_is_not_success(start_server, tmp_path):
+    server = start_server(FaultServer)
+    server.set_behaviours("reply")
+    path = tmp_path / "f"
+    path.write_bytes(b"x" * (4 * 1024 * 1024))
+
+    async def main():
+        async with ossfast.AsyncClient(CREDS, endpoint=server.url, timeout=10, retries=0) as c:
+            with open(path, "rb") as f:
+                prepared = c.prepare(ROUTE, "t", 200, f)
+                with open(path, "r+b") as w:
+                    w.truncate(1024 * 1024 + 10)  # after prepare() took the length
+                await c.send(prepared)
+
+    with pytest.raises(TransportError) as ei:
+        asyncio.run(main())
+    assert ei.value.request_sent and "file ended" in str(ei.value)
+    (ex,) = server.wait_for(1)
+    assert not ex.body_complete and ex.body_bytes < 4 * 1024 * 1024  # the cut body never looked complete
