@@ -387,7 +387,8 @@ class AsyncClient:
         raise _AttemptFailed(exc, _policy.Attempt(True, reused, exc.request_sent, True, 0,
                                                   detail=str(exc))) from None
 
-    async def _write(self, conn: AsyncConnection, prepared: PreparedRequest,
+    @staticmethod
+    async def _write(conn: AsyncConnection, prepared: Any,
                      progress: Optional[Callable[[int, int], Any]], wait: float) -> _transport.SendOutcome:
         """Write head and body; the CRC-64 of the body on the way. TransportError on failure."""
         out = _transport.SendOutcome()
@@ -437,11 +438,11 @@ class AsyncClient:
                 elif body.crc is not None:
                     crc = body.crc
             elif isinstance(body, _body.FileBody) and body.fd is not None:
-                crc = await self._send_file(conn, body, out, tick, wait, loop)
+                crc = await AsyncClient._send_file(conn, body, out, tick, wait, loop)
             else:
                 digest = impl.crc64 if body.crc is None else None
                 if isinstance(body, _body.FileBody):
-                    pieces = self._file_pieces(body, loop)
+                    pieces = AsyncClient._file_pieces(body, loop)
                 elif isinstance(body, _AsyncIterBody):
                     pieces = body.chunks(first)
                 else:
