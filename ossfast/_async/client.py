@@ -421,7 +421,12 @@ class AsyncClient:
                 if known is None and total >= HASH_OFF_LOOP:
                     crc_fut = loop.run_in_executor(None, impl.crc64, view[:])  # its own export
                     known = -1
+                # Plain TCP: write-buffer limits 0 for the body, so each piece is written when
+                # the transport holds nothing: the kernel takes it straight from the caller's
+                # buffer (asyncio copies only what it could not send at once).
                 chunk = _body.CHUNK
+                if conn.plain:
+                    conn.transport.set_write_buffer_limits(high=0, low=0)
                 for off in range(0, total, chunk):
                     piece = view[off:off + chunk]
                     if known is None:
@@ -432,6 +437,8 @@ class AsyncClient:
                     if tick is not None:
                         tick(out.body_sent)
                 await conn.drain(wait)
+                if conn.plain and not conn.lost:
+                    conn.transport.set_write_buffer_limits()
                 if crc_fut is not None:
                     crc = await crc_fut
                     crc_fut = None
