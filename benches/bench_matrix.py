@@ -442,7 +442,7 @@ def matrix_env(request, tmp_path_factory):
     import sys
 
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
-    from servers import TLSMaterial
+    from srv_tls import TLSMaterial
 
     tls = TLSMaterial(tmp_path_factory.mktemp("matrix-tls"))
     sink = open_sink(tls=tls.cert_files(), install=not QUICK,

@@ -64,9 +64,9 @@ def sink():
 @pytest.fixture(scope="session")
 def tls_files(tmp_path_factory):
     """A trustme CA (``.ca_file``) and a certificate for 127.0.0.1 (``.cert_files()``), as the
-    tests make them (tests/servers.py TLSMaterial)."""
+    tests make them (tests/srv_tls.py TLSMaterial)."""
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
-    from servers import TLSMaterial
+    from srv_tls import TLSMaterial
 
     return TLSMaterial(tmp_path_factory.mktemp("tls"))
 

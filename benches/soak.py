@@ -1,5 +1,5 @@
 """Soak run (not in CI): mixed small and large requests from many threads sharing one Client,
-against a loopback FaultServer (tests/servers.py) that misbehaves at random.
+against a loopback FaultServer (tests/srv_faults.py) that misbehaves at random.
 
 The server runs in a child process, so the memory reported is the sender's alone. At the end
 every success is checked against what the server received: a success whose body did not arrive
@@ -37,7 +37,11 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 sys.path.insert(0, os.path.join(HERE, ".."))
 
 import ossfast  # noqa: E402
-import servers  # noqa: E402
+import srv_faults  # noqa: E402
+from refcrc import crc64 as ref_crc64  # noqa: E402
+from srv_ports import ClosedPort  # noqa: E402
+from srv_replies import oss_error  # noqa: E402
+from srv_tls import TLSMaterial  # noqa: E402
 from ossfast import Credentials, OssfastError, ServerError  # noqa: E402
 
 ROUTE = "fc-ap-01-1234-opap.oss-cn-qingdao-internal.oss-object-process.aliyuncs.com"
@@ -49,15 +53,15 @@ MiB = 1024 * 1024
 
 def _faults(timeout):
     """Fault behaviours with weights; each is made fresh (some take random arguments)."""
-    s = servers
+    s = srv_faults
     return [
         (3, lambda: s.close_after_head()),
         (3, lambda: s.reset_mid_body(after=random.randint(0, 256 * 1024))),
         (3, lambda: s.read_body_then_close()),
         (3, lambda: s.early_reply(random.choice([400, 403, 404]), "Early", "early reply")),
         (3, lambda: s.early_reply(503, "Busy", "early busy")),
-        (6, lambda: s.reply(s.oss_error(random.choice([500, 502, 503, 504]), "InternalError", "try again"))),
-        (2, lambda: s.reply(s.oss_error(403, "AccessDenied", "denied"))),
+        (6, lambda: s.reply(oss_error(random.choice([500, 502, 503, 504]), "InternalError", "try again"))),
+        (2, lambda: s.reply(oss_error(403, "AccessDenied", "denied"))),
         (2, lambda: s.slow_reply(byte_delay=0.002)),
         (1, lambda: s.slow_reply(byte_delay=timeout / 20)),  # past the deadline
         (2, lambda: s.malformed_status_line()),
@@ -72,7 +76,7 @@ def _faults(timeout):
     ]
 
 
-class RandomFaultServer(servers.FaultServer):
+class RandomFaultServer(srv_faults.FaultServer):
     """Draws a fault with probability fault_rate, else a plain 200 (keep-alive)."""
 
     def __init__(self, fault_rate, timeout, seed, **kw):
@@ -90,7 +94,7 @@ class RandomFaultServer(servers.FaultServer):
             if self.rng.random() < self.fault_rate:
                 behaviour = self.rng.choices(self.makers, self.weights)[0]()
             else:
-                behaviour = servers.reply(200)
+                behaviour = srv_faults.reply(200)
             self.drawn[behaviour.name] += 1
             return behaviour
 
@@ -113,7 +117,7 @@ class RandomFaultServer(servers.FaultServer):
 def serve(conn, fault_rate, timeout, seed, lifetime, tls):
     ssl_context, ca_file = None, None
     if tls:
-        material = servers.TLSMaterial(tempfile.mkdtemp(prefix="ossfast-soak-tls-"))
+        material = TLSMaterial(tempfile.mkdtemp(prefix="ossfast-soak-tls-"))
         ssl_context, ca_file = material.server_context(), material.ca_file
     server = RandomFaultServer(fault_rate, timeout, seed, lifetime=lifetime, idle_timeout=lifetime,
                                conn_timeout=timeout + 5, max_connections=256,
@@ -216,7 +220,7 @@ def worker(n, client, refused, blob, path, args, deadline, stats):
             view = memoryview(blob)[start:start + size]  # a slice, not a copy
             kind = rng.choices(["view", "bytes", "iterator", "file"], [3, 3, 2, 2])[0]
             target = refused if rng.random() < args.refused_share else client
-            want = servers.crc64(view)
+            want = ref_crc64(view)
             try:
                 if kind == "bytes" and size <= 64 * 1024:
                     body, kw = bytes(view), {}  # the fast path's kind of body
@@ -268,7 +272,7 @@ def main(argv=None):
     fd, path = tempfile.mkstemp(prefix="ossfast-soak-")
     with os.fdopen(fd, "wb") as f:
         f.write(blob)
-    closed_port = servers.ClosedPort()
+    closed_port = ClosedPort()
     retry = ossfast.Retry(total=args.retries, backoff=0.01, max_backoff=0.2)
     creds = Credentials("soak-ak", "soak-sk")
     client = ossfast.Client(creds, endpoint=url, timeout=(2.0, args.timeout), retries=retry,

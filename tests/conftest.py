@@ -1,19 +1,14 @@
-"""Fixtures: loopback servers (see tests/servers.py), TLS material, and a leak guard."""
+"""Fixtures: loopback servers (tests/srv_*.py), TLS material, and a leak guard."""
 
 import gc
 
 import pytest
 
-from servers import (
-    ClosedPort,
-    FaultServer,
-    RecordingServer,
-    TLSMaterial,
-    UnacceptedListener,
-    live_servers,
-    open_fds,
-    server_threads,
-)
+from srv_faults import FaultServer
+from srv_loopback import live_servers, open_fds, server_threads
+from srv_ports import ClosedPort, UnacceptedListener
+from srv_recording import RecordingServer
+from srv_tls import TLSMaterial
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from servers import oss_error
+from srv_replies import oss_error
 
 import ossfast
 from ossfast import cli

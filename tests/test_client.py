@@ -12,7 +12,9 @@ import random
 import threading
 
 import pytest
-from servers import RecordingServer, Reply, crc64 as ref_crc64, oss_error
+from refcrc import crc64 as ref_crc64
+from srv_recording import RecordingServer
+from srv_replies import Reply, oss_error
 
 import ossfast
 from ossfast import Credentials, InvalidRequestError, ServerError, TransportError

@@ -3,7 +3,7 @@ small-request path (``Client.write_get_object_response`` -> ``wgor_head`` -> ``_
 and the reply parser that reads headers lazily and frames close-delimited replies at EOF.
 
 Oracles: the head layout documented in csrc/ossfast.h, rebuilt here line by line and signed
-with the signers' own low-level functions; the CRC from crcmod (tests/servers.py) and oss2;
+with the signers' own low-level functions; the CRC from crcmod (tests/refcrc.py) and oss2;
 ``Client.prepare`` for what the fast path must put on the wire; the loopback servers for what
 actually arrived.
 """
@@ -23,19 +23,18 @@ import threading
 import time
 
 import pytest
-from servers import (
+from refcrc import crc64 as ref_crc64
+from srv_faults import (
     Behaviour,
     FaultServer,
-    RecordingServer,
-    Reply,
     idle_close,
-    oss_error,
     raw,
     reply,
     stall_tls_handshake,
     wrong_content_length,
 )
-from servers import crc64 as ref_crc64
+from srv_recording import RecordingServer
+from srv_replies import Reply, oss_error
 
 import ossfast
 from ossfast import (

@@ -1,4 +1,4 @@
-"""Faults: the sender against a misbehaving loopback server (tests/servers.py FaultServer).
+"""Faults: the sender against a misbehaving loopback server (tests/srv_faults.py FaultServer).
 
 Every test states the exact outcome: what is raised, what is retried (connections and request
 slots the server saw, retry log lines), how many body bytes reached the server, and that the
@@ -15,22 +15,18 @@ import sys
 import time
 
 import pytest
-from servers import (
+from refcrc import crc64 as ref_crc64
+from srv_faults import (
     FaultServer,
-    RecordingServer,
-    Reply,
-    UnacceptedListener,
     accept_never_read,
     chunked_reply,
     close_after_head,
     close_immediately,
-    crc64 as ref_crc64,
     early_reply,
     hold_after_body,
     idle_close,
     malformed_header,
     malformed_status_line,
-    oss_error,
     oversized_headers,
     read_body_then_close,
     reply,
@@ -39,6 +35,9 @@ from servers import (
     stall_tls_handshake,
     wrong_content_length,
 )
+from srv_ports import UnacceptedListener
+from srv_recording import RecordingServer
+from srv_replies import Reply, oss_error
 
 import ossfast
 from ossfast import Credentials, ServerError, TransportError, transport
@@ -436,7 +435,7 @@ def test_chunked_reply_is_read_and_the_connection_kept(start_server):
 def test_reply_without_length_reads_to_close(start_server):
     """A reply with neither Content-Length nor chunking ends at EOF; the connection is not kept."""
     raw = b"HTTP/1.1 200 OK\r\nx-oss-request-id: 0123456789ABCDEF01234567\r\n\r\n"
-    from servers import raw as raw_behaviour
+    from srv_faults import raw as raw_behaviour
 
     server = start_server(FaultServer, behaviours=[raw_behaviour(raw, close=True), reply(200)])
     with client(server) as c:

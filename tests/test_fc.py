@@ -469,3 +469,26 @@ def test_run_local_matches_the_handlers_refusals(tmp_path):
     assert fc.run_local(lambda obj: fc.Response(201, b"x"), str(path)).status == 500
     with pytest.raises(ossfast.OssfastError, match="content_length"):
         fc.run_local(lambda obj: fc.Response(200, iter([b"ab", b"cd"]), content_length=3), str(path))
+
+
+def test_object_context_and_local_result_are_values():
+    """Plain classes (no dataclasses at import): immutable, compared by value, the secrets kept
+    out of repr."""
+    url = "https://b.oss-cn-hangzhou.aliyuncs.com/k?Signature=SECRETSIG&Expires=1"
+    a = fc.ObjectContext(url, "route", "TOKEN123")
+    b = fc.ObjectContext(url, "route", "TOKEN123", {})
+    assert a == b and a.event == {}
+    with pytest.raises(TypeError):
+        hash(a)  # hashed by value, as the frozen dataclass it was: the event dict is not hashable
+    assert a != fc.ObjectContext(url, "route", "OTHER") and a != ("x",)
+    for name in ("output_token", "other"):
+        with pytest.raises(AttributeError):
+            setattr(a, name, "x")
+    with pytest.raises(AttributeError):
+        del a.output_route
+    assert "TOKEN123" not in repr(a) and "SECRETSIG" not in repr(a) and "route" in repr(a)
+    r = fc.LocalResult(200, {"content_type": "text/plain"}, b"x")
+    assert r == fc.LocalResult(200, {"content_type": "text/plain"}, b"x") != fc.LocalResult(200, {}, b"x")
+    assert repr(r) == "LocalResult(status=200, headers={'content_type': 'text/plain'}, body=b'x')"
+    with pytest.raises(TypeError):
+        hash(r)

@@ -15,7 +15,7 @@ import io
 import os
 
 import pytest
-from servers import RecordingServer
+from srv_recording import RecordingServer
 
 import ossfast
 from ossfast import Credentials, InvalidRequestError

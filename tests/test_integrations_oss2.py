@@ -89,11 +89,15 @@ def compared(req):
 
 def assert_same_request(ours, theirs, body_length=None):
     assert ours.method == theirs.method == "POST"
-    assert ours.target == "/?x-oss-write-get-object-response"
     assert theirs.target in ("/?x-oss-write-get-object-response", "/?x-oss-write-get-object-response=")
-    assert ours.header("Host") == ROUTE
     assert compared(ours) == compared(theirs)
     assert ours.body == theirs.body
+    if theirs.header("Transfer-Encoding") == "chunked":  # sent as oss2 sends it, by ossfast's transport
+        assert ours.header("Transfer-Encoding") == "chunked" and ours.header("Content-Length") is None
+        assert ours.target == theirs.target and ours.header("Host") == theirs.header("Host")
+        return
+    assert ours.target == "/?x-oss-write-get-object-response"
+    assert ours.header("Host") == ROUTE
     assert ours.header("Content-Length") == str(len(ours.body) if body_length is None else body_length)
     if theirs.header("Content-Length") is not None:
         assert ours.header("Content-Length") == theirs.header("Content-Length")
@@ -132,6 +136,8 @@ HEADERS = [
      "x-oss-fwd-header-Cache-Control": "no-cache", "x-oss-meta-extra": "kept",
      "x-oss-fwd-header-Last-Modified": "Tue, 31 Oct 2023 03:17:58 GMT"},
     {"Content-MD5": "XUFAKrxLKna5cZ2REBfFkg==", "x-oss-fwd-header-Content-Disposition": "attachment"},
+    {"x-oss-fwd-header-Expires": "0"},  # "already expired", as origins send it (RFC 9111 5.3)
+    {"x-oss-fwd-header-Expires": "-1", "x-oss-fwd-header-Cache-Control": "no-store"},
 ]
 
 
@@ -159,6 +165,16 @@ def _file(tmp_path, data, offset):
     return f
 
 
+class _Reader:
+    """A reader with no length, no fileno, not seekable."""
+
+    def __init__(self, data: bytes) -> None:
+        self._f = io.BytesIO(data)
+
+    def read(self, n: int = -1) -> bytes:
+        return self._f.read(min(n, 1000) if n and n > 0 else 1000)
+
+
 BODIES = {
     "bytes": lambda tmp: b"\x00\x01 binary \xff",
     "str": lambda tmp: "unicode body: 你好, ünïcödé",
@@ -170,6 +186,7 @@ BODIES = {
     "sized-adapter": lambda tmp: oss2.utils.SizedFileAdapter(io.BytesIO(b"abcdefghij" * 10), 42),
     "generator": lambda tmp: (bytes([65 + i]) * (i * 1000) for i in range(10)),
     "str-generator": lambda tmp: (s for s in ["x", "ü", "yz"]),
+    "reader": lambda tmp: _Reader(b"a reader without a length " * 500),
     "dict": lambda tmp: {"a": "1", "b": "two words"},
 }
 
@@ -195,9 +212,9 @@ def test_bodies_as_oss2_sends_them(monkeypatch, recording_server, services, tmp_
         if hasattr(b, "close"):
             b.close()
     assert_same_request(ours, theirs)
-    if kind in ("generator", "str-generator"):
-        assert theirs.header("Transfer-Encoding") == "chunked"  # oss2's way; ours has a length
-        assert ours.header("Transfer-Encoding") is None
+    chunked = kind in ("generator", "str-generator", "reader")
+    assert theirs.header("Transfer-Encoding") == ("chunked" if chunked else None)
+    assert ours.header("Transfer-Encoding") == theirs.header("Transfer-Encoding")
 
 
 def test_int_status_is_taken(recording_server, services):
@@ -411,3 +428,47 @@ def test_importing_ossfast_imports_no_sdk():
             "bad = [m for m in ('oss2', 'alibabacloud_oss_v2', 'requests') if m in sys.modules]; "
             "sys.exit(repr(bad) if bad else 0)")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _gen(n=3):
+    return (b"chunk %d;" % i for i in range(n))
+
+
+def test_a_body_without_length_goes_chunked_through_ossfasts_transport(recording_server, services, monkeypatch):
+    svc = services(AUTHS["AuthV4"](), recording_server.url, region=REGION)
+    monkeypatch.setattr(svc.session, "do_request", lambda *a, **k: pytest.fail("oss2's own session was used"))
+    r = fast_oss2.write_get_object_response(svc, ROUTE, "tok", "200", _gen(), {"x-oss-fwd-header-ETag": '"e"'})
+    req = recording_server.wait_for(1)[0]
+    assert (req.header("Transfer-Encoding"), req.header("Content-Length"), req.body) == ("chunked", None, b"chunk 0;chunk 1;chunk 2;")
+    assert (req.header("x-oss-request-route"), req.header("x-oss-fwd-header-ETag")) == (ROUTE, '"e"')
+    assert type(r) is oss2.models.RequestResult
+    assert (r.status, r.request_id, r.headers["x-oss-request-id"]) == (200, req.request_id, req.request_id)
+    assert isinstance(r.resp, fast_oss2.SessionResponse)
+    fast_oss2.patch()  # patched, the chunked body still goes once, through oss2's request and ossfast
+    try:
+        svc.write_get_object_response(ROUTE, "tok", "200", _gen(2))
+    finally:
+        fast_oss2.unpatch()
+    assert recording_server.wait_for(2)[1].body == b"chunk 0;chunk 1;"
+
+
+@pytest.mark.parametrize("reply,cls", [(oss_error(403, "AccessDenied", "no right"), "AccessDenied"),
+                                       (oss_error(503, "ServiceUnavailable", "busy"), "ServerError")])
+def test_a_chunked_body_gets_oss2s_exceptions_and_is_never_resent(recording_server, services, reply, cls):
+    svc = services(AUTHS["Auth"](), recording_server.url)
+    recording_server.respond(reply, reply)
+    with pytest.raises(oss2.exceptions.ServerError) as info:
+        fast_oss2.write_get_object_response(svc, ROUTE, "tok", "200", _gen())
+    assert type(info.value).__name__ == cls and info.value.status == reply.status
+    assert len(recording_server.wait_for(1)) == 1
+
+
+@pytest.mark.parametrize("behaviour", ["close_immediately", "reset_mid_body", "hold_after_body"])
+def test_a_chunked_body_transport_failure_is_request_error(fault_server, services, behaviour):
+    fault_server.set_behaviours(*[behaviour] * 3)
+    svc = services(AUTHS["AuthV4"](), fault_server.url, region=REGION, connect_timeout=0.5)
+    with pytest.raises(oss2.exceptions.RequestError) as info:
+        fast_oss2.write_get_object_response(svc, ROUTE, "tok", "200", (b"x" * 65536 for _ in range(4)))
+    assert isinstance(info.value.exception, ossfast.TransportError)
+    if behaviour == "hold_after_body":
+        assert isinstance(info.value.exception, ossfast.TimeoutError)

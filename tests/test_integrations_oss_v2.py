@@ -25,7 +25,7 @@ from alibabacloud_oss_v2.types import HttpRequest, SigningContext  # noqa: E402
 
 import ossfast  # noqa: E402
 from ossfast.integrations import oss_v2 as fast_v2  # noqa: E402
-from servers import Reply, oss_error  # noqa: E402
+from srv_replies import Reply, oss_error  # noqa: E402
 from test_integrations_oss2 import auth_fields, compared, signed_at  # noqa: E402
 
 ROUTE = "fc-ap-01-1234-opap.oss-cn-qingdao-internal.oss-object-process.aliyuncs.com"
@@ -455,3 +455,20 @@ def test_route_is_connected_to_unless_the_endpoint_is_elsewhere(sdk_client_facto
     assert fast_v2._Setup(regional).endpoint is None
     local = sdk_client_factory("http://127.0.0.1:9000")
     assert fast_v2._Setup(local).endpoint == "http://127.0.0.1:9000"
+
+
+@pytest.mark.parametrize("expires", ["0", "-1", "Thu, 01 Jan 1970 00:00:00 GMT"])
+def test_expires_as_origins_send_it_is_forwarded_as_the_sdk_forwards_it(monkeypatch, recording_server,
+                                                                         sdk_client_factory, expires):
+    client = sdk_client_factory(recording_server.url, "v4")
+    fast_v2.write_get_object_response(client, ROUTE, "tok-1", 200, b"body", expires=expires)
+    ours = recording_server.wait_for(1)[0]
+    fixed_sdk_clock(monkeypatch, signed_at(ours))
+    sdk_wgor(client, ROUTE, "tok-1", 200, b"body", {"x-oss-fwd-header-Expires": expires})
+    theirs = recording_server.wait_for(2)[1]
+    assert ours.header("x-oss-fwd-header-Expires") == theirs.header("x-oss-fwd-header-Expires") == expires
+    assert ours.header("Authorization") == theirs.header("Authorization")
+    with pytest.raises(sdk_exc.OperationError) as info:
+        fast_v2.write_get_object_response(client, ROUTE, "tok-1", 200, b"body", expires="1")  # not a date
+    assert isinstance(info.value.unwrap(), sdk_exc.ParamInvalidError)
+    assert len(recording_server.requests) == 2

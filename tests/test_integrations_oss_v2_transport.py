@@ -27,7 +27,9 @@ from alibabacloud_oss_v2.types import HttpRequest  # noqa: E402
 
 import ossfast  # noqa: E402
 from ossfast.integrations import oss_v2 as fast_v2  # noqa: E402
-from servers import Behaviour, RecordingServer, Reply, oss_error  # noqa: E402
+from srv_faults import Behaviour  # noqa: E402
+from srv_recording import RecordingServer  # noqa: E402
+from srv_replies import Reply, oss_error  # noqa: E402
 from test_integrations_oss2_session import BUCKET, MiniOSS, sdk_default_leaks, wire  # noqa: E402
 from test_integrations_oss_v2 import dated, fixed_sdk_clock  # noqa: E402
 

@@ -14,7 +14,10 @@ import random
 import threading
 import time
 
-from servers import RecordingServer, Reply, crc64 as ref_crc64, open_fds
+from refcrc import crc64 as ref_crc64
+from srv_loopback import open_fds
+from srv_recording import RecordingServer
+from srv_replies import Reply
 
 import ossfast
 from ossfast import Credentials, transport

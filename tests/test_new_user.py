@@ -10,7 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-from servers import FaultServer, RecordingServer, Reply, accept_never_read, oss_error
+from srv_faults import FaultServer, accept_never_read
+from srv_recording import RecordingServer
+from srv_replies import Reply, oss_error
 
 import ossfast
 from ossfast import Credentials, InvalidRequestError

@@ -7,7 +7,8 @@ import os
 import socket
 
 import pytest
-from servers import RecordingServer, Reply
+from srv_recording import RecordingServer
+from srv_replies import Reply
 
 from ossfast import TransportError, transport
 

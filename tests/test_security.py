@@ -12,7 +12,9 @@ import ssl
 import traceback
 
 import pytest
-from servers import FaultServer, RecordingServer, Reply, early_reply, idle_close, oss_error, reply
+from srv_faults import FaultServer, early_reply, idle_close, reply
+from srv_recording import RecordingServer
+from srv_replies import Reply, oss_error
 
 import ossfast
 from ossfast import Credentials, InvalidRequestError, ServerError, TransportError, transport

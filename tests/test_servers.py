@@ -1,9 +1,11 @@
-"""The loopback servers of tests/servers.py, checked with plain clients (raw sockets, ssl, h11)."""
+"""The loopback servers (tests/srv_*.py, tests/refcrc.py), checked with plain clients (raw sockets, ssl,
+h11), and the tests/servers.py facade."""
 
 import http.client
 import os
 import socket
 import ssl
+import sys
 import threading
 import time
 
@@ -11,7 +13,12 @@ import h11
 import pytest
 
 import servers
-from servers import FaultServer, RecordingServer, Reply, crc64, oss_error
+import srv_faults
+from refcrc import CRC64_IMPL, crc64
+from srv_faults import FaultServer
+from srv_recording import RecordingServer
+from srv_replies import Reply, oss_error
+from srv_tls import TLSMaterial
 
 pytestmark = pytest.mark.usefixtures("no_fd_leak")
 
@@ -70,7 +77,7 @@ def test_crc64_is_crc64_xz():
     data = os.urandom(3000)
     assert crc64(data) == _pure.crc64(data)
     assert crc64(data[1000:], crc64(data[:1000])) == crc64(data)
-    assert servers.CRC64_IMPL in ("crcmod", "ossfast._pure")
+    assert CRC64_IMPL in ("crcmod", "ossfast._pure")
 
 
 # ---- RecordingServer -----------------------------------------------------------------------
@@ -260,7 +267,7 @@ def test_tls_with_the_ca_file(tls_material, tls_recording_server, server_hostnam
     assert tls_recording_server.connections[0].tls_version.startswith("TLS")
 
 
-@pytest.mark.parametrize("variant", [v for v in servers.TLSMaterial.VARIANTS if v != "valid"])
+@pytest.mark.parametrize("variant", [v for v in TLSMaterial.VARIANTS if v != "valid"])
 def test_tls_bad_certificates_fail_verification(tls_material, start_server, variant):
     server = start_server(RecordingServer, ssl_context=tls_material.server_context(variant))
     ctx = tls_material.client_context()
@@ -347,7 +354,7 @@ def test_close_after_head(fault_server):
 
 
 def test_reset_mid_body(fault_server):
-    fault_server.set_behaviours(servers.reset_mid_body(after=100))
+    fault_server.set_behaviours(srv_faults.reset_mid_body(after=100))
     with connect(fault_server) as sock:
         sock.sendall(head(5000) + b"y" * 1000)
         with pytest.raises(ConnectionResetError):
@@ -367,7 +374,7 @@ def test_read_body_then_close(fault_server):
 
 
 def test_hold_after_body(fault_server):
-    fault_server.set_behaviours(servers.hold_after_body())
+    fault_server.set_behaviours(srv_faults.hold_after_body())
     with connect(fault_server, timeout=0.2) as sock:
         sock.sendall(head(3) + b"abc")
         with pytest.raises(socket.timeout):
@@ -377,7 +384,7 @@ def test_hold_after_body(fault_server):
 
 @pytest.mark.parametrize("then", ["close", "drain"])
 def test_early_reply_answers_before_the_body(fault_server, then):
-    fault_server.set_behaviours(servers.early_reply(500, "InternalError", "boom", then=then))
+    fault_server.set_behaviours(srv_faults.early_reply(500, "InternalError", "boom", then=then))
     with connect(fault_server) as sock:
         sock.sendall(head(4000))  # no body yet
         status, headers, body = read_reply(sock)
@@ -391,7 +398,7 @@ def test_early_reply_answers_before_the_body(fault_server, then):
 
 
 def test_slow_reply_trickles(fault_server):
-    fault_server.set_behaviours(servers.slow_reply(byte_delay=0.003))
+    fault_server.set_behaviours(srv_faults.slow_reply(byte_delay=0.003))
     with connect(fault_server) as sock:
         sock.sendall(head(0))
         t, pieces, data = time.monotonic(), 0, b""
@@ -434,7 +441,7 @@ def test_wrong_content_length(fault_server):
 
 
 def test_chunked_reply(fault_server):
-    fault_server.set_behaviours(servers.chunked_reply([b"abc", b"", b"defg"]))
+    fault_server.set_behaviours(srv_faults.chunked_reply([b"abc", b"", b"defg"]))
     with connect(fault_server) as sock:
         for _ in range(2):  # keep-alive
             sock.sendall(head(1) + b"1")
@@ -444,7 +451,7 @@ def test_chunked_reply(fault_server):
 
 
 def test_scripted_statuses_per_request_then_last_repeats(fault_server):
-    fault_server.set_behaviours(servers.reply(500), oss_error(503, "ServiceUnavailable"), "reply")
+    fault_server.set_behaviours(srv_faults.reply(500), oss_error(503, "ServiceUnavailable"), "reply")
     statuses = []
     with connect(fault_server) as sock:  # 500 then 503 on one keep-alive connection
         for _ in range(2):
@@ -461,7 +468,7 @@ def test_scripted_statuses_per_request_then_last_repeats(fault_server):
 
 
 def test_reply_close_forces_a_new_connection(fault_server):
-    fault_server.set_behaviours(servers.reply(500, close=True), "reply")
+    fault_server.set_behaviours(srv_faults.reply(500, close=True), "reply")
     with connect(fault_server) as sock:
         sock.sendall(head(0))
         assert read_reply(sock)[0] == 500
@@ -472,7 +479,7 @@ def test_reply_close_forces_a_new_connection(fault_server):
 
 
 def test_idle_close_makes_a_pooled_socket_stale(fault_server):
-    fault_server.set_behaviours(servers.idle_close(delay=0.1))
+    fault_server.set_behaviours(srv_faults.idle_close(delay=0.1))
     with connect(fault_server) as sock:
         sock.sendall(head(0))
         status, headers, _ = read_reply(sock)
@@ -484,7 +491,7 @@ def test_idle_close_makes_a_pooled_socket_stale(fault_server):
 def test_first_slot_drawn_at_accept_and_tls_fault_server(start_server, tls_material):
     server = start_server(
         FaultServer,
-        behaviours=["stall_tls_handshake", servers.reply(201)],
+        behaviours=["stall_tls_handshake", srv_faults.reply(201)],
         ssl_context=tls_material.server_context(),
     )
     ctx = tls_material.client_context()
@@ -494,3 +501,21 @@ def test_first_slot_drawn_at_accept_and_tls_fault_server(start_server, tls_mater
     with connect(server) as raw_sock, ctx.wrap_socket(raw_sock, server_hostname="localhost") as sock:
         sock.sendall(head(0))
         assert read_reply(sock)[0] == 201
+
+
+# ---- the servers.py facade -------------------------------------------------------------------
+
+
+def test_servers_facade_only_re_exports_the_concern_modules():
+    """tests/servers.py defines nothing: each public name is the very object of a srv_*/refcrc
+    module (new helpers go to the module of their concern), and __all__ lists them all."""
+    import inspect
+
+    concern = [m for name, m in sys.modules.items() if name == "refcrc" or name.startswith("srv_")]
+    assert {m.__name__ for m in concern} >= {"refcrc", "srv_faults", "srv_loopback", "srv_ports",
+                                            "srv_recording", "srv_replies", "srv_tls"}
+    public = {n for n, v in vars(servers).items() if not n.startswith("_") and not inspect.ismodule(v)}
+    assert public == set(servers.__all__)
+    for name in public:
+        value = getattr(servers, name)
+        assert any(vars(m).get(name) is value for m in concern), name

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import http
 import socket
+from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import urlsplit
 
@@ -291,19 +292,22 @@ _DEFAULT_NAMES = frozenset(d[0] for d in REQUESTS_DEFAULTS)
 def reply_headers(raw: List[Tuple[bytes, bytes]], cls: Any) -> Any:
     """The reply's headers in ``cls`` (a case-insensitive dict), names as received, repeated
     headers joined with ", " (as requests does)."""
-    out: Dict[str, str] = {}
-    lower: Dict[str, str] = {}
+    store: Dict[str, Tuple[str, str]] = {}  # lower-case name -> (name as received, value)
     for name, value in raw:
         n = name.decode("latin-1")
         v = value.decode("latin-1")
         low = n.lower()
-        first = lower.get(low)
-        if first is None:
-            lower[low] = n
-            out[n] = v
-        else:
-            out[first] = f"{out[first]}, {v}"
-    return cls(out)
+        first = store.get(low)
+        store[low] = (n, v) if first is None else (first[0], f"{first[1]}, {v}")
+    out = cls()
+    if type(getattr(out, "_store", None)) in _STORE_TYPES:  # requests' CaseInsensitiveDict: filled as is
+        out._store = store
+    else:
+        out.update(store.values())
+    return out
+
+
+_STORE_TYPES = (dict, OrderedDict)
 
 
 __all__ = ["Pool", "Timeout", "StreamedReply", "send", "split_url", "frame", "reason", "header_pairs",

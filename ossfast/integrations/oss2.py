@@ -23,6 +23,7 @@ x-oss-security-token, and in V1 x-oss-date / x-oss-content-sha256).
 """
 from __future__ import annotations
 
+import copy
 import functools
 import threading
 import weakref
@@ -32,6 +33,7 @@ import oss2 as _oss2
 from oss2 import auth as _auth
 from oss2 import exceptions as _exceptions
 from oss2 import models as _models
+from oss2 import utils as _utils
 from oss2.api import Service as _Service
 from requests.structures import CaseInsensitiveDict as _CaseInsensitiveDict
 
@@ -110,22 +112,30 @@ def fast_client(service: Any, version: str) -> _client.Client:
 
 
 def close(service: Any) -> None:
-    """Close the ossfast client kept for ``service`` (the next call makes a new one)."""
+    """Close the ossfast client (and session) kept for ``service`` (the next call makes new ones)."""
     with _clients_lock:
         entry = _clients.pop(service, None)
+        session = _sessions.pop(service, None)
     if entry is not None:
         entry[1].close()
+    if session is not None:
+        session.close()
 
 
 # ---------------------------------------------------------------- bodies, results, errors
 
 
-def _body(data: Any, kw: Dict[str, Any], extra: list) -> Tuple[Any, Any]:
-    """oss2's body conversion for ossfast: (body, a spool file to close or None)."""
+class _Chunked(Exception):
+    """The body has no length: oss2 (requests) sends it chunked."""
+
+
+def _body(data: Any, kw: Dict[str, Any], extra: list) -> Any:
+    """oss2's body conversion for ossfast: the body to send; raises _Chunked for one that
+    oss2 sends ``Transfer-Encoding: chunked`` (an iterable or reader of unknown length)."""
     if data is None:
-        return b"", None
+        return b""
     if isinstance(data, str):
-        return data.encode("utf-8"), None  # oss2's to_bytes
+        return data.encode("utf-8")  # oss2's to_bytes
     if isinstance(data, (dict, list, tuple)):
         # requests form-encodes these, with a Content-Type unless one is given
         from requests.models import RequestEncodingMixin
@@ -133,22 +143,40 @@ def _body(data: Any, kw: Dict[str, Any], extra: list) -> Tuple[Any, Any]:
         encoded = RequestEncodingMixin._encode_params(data)
         if data and not any(n.lower() == "content-type" for n, _ in extra):
             extra.append(("Content-Type", "application/x-www-form-urlencoded"))
-        return (encoded.encode("utf-8") if isinstance(encoded, str) else encoded or b""), None
+        return encoded.encode("utf-8") if isinstance(encoded, str) else encoded or b""
     if _common.has_length(data):
-        return data, None
+        return data
     if kw.get("content_length") is not None:
-        return data, None  # the caller gave the length: streamed as is
+        return data  # the caller gave the length: streamed as is
     if hasattr(data, "read"):
         length = getattr(data, "len", None)  # oss2's adapters (SizedFileAdapter, progress, crc)
         if isinstance(length, int):
             kw["content_length"] = length
-            return data, None
-        data = iter(functools.partial(data.read, 64 * 1024), b"")
-    elif hasattr(data, "__len__") and hasattr(data, "__iter__"):
+            return data
+        raise _Chunked
+    if hasattr(data, "__len__") and hasattr(data, "__iter__"):
         kw["content_length"] = len(data)
-        return data, None
-    f, _ = _common.spool(data)
-    return f, f
+        return data
+    raise _Chunked
+
+
+_sessions: "weakref.WeakKeyDictionary[Any, Session]" = weakref.WeakKeyDictionary()
+
+
+def _send_chunked(service: Any, route: Any, token: Any, fwd_status: Any, data: Any, headers: Any) -> Any:
+    """A body of unknown length, sent as oss2 sends it: oss2 builds and signs its own request
+    (``Transfer-Encoding: chunked``, Host the endpoint's), and ossfast's transport sends it
+    through a :class:`Session` kept per Service (never retried: the body cannot be replayed)."""
+    session = _sessions.get(service)
+    if session is None:
+        with _clients_lock:
+            session = _sessions.get(service)
+            if session is None:
+                session = _sessions[service] = Session(fast_crc=False)
+                weakref.finalize(service, session.close)
+    svc = copy.copy(service)  # the same auth, endpoint and timeout; ossfast's transport
+    svc.session = session
+    return _fallback()(svc, route, token, fwd_status, data, headers)
 
 
 class _Response:
@@ -211,10 +239,11 @@ def write_get_object_response(service: Any, route: Any, token: Any, fwd_status: 
     Result).
 
     Arguments as oss2's: ``data`` is bytes, str (sent as UTF-8), a file object (from its
-    current position), an oss2 adapter with ``len``, or an iterable of bytes. oss2 sends an
-    iterable of unknown length chunked; OSS requires a Content-Length, so ossfast first
-    spools it to a temporary file (in memory up to 8 MiB) and sends it with its length,
-    unless ``headers`` carries a Content-Length. ``headers``: oss2's, e.g.
+    current position), an oss2 adapter with ``len``, or an iterable of bytes. An iterable
+    (or a reader) of unknown length goes out ``Transfer-Encoding: chunked`` as oss2 sends
+    it: oss2 builds and signs that request itself and ossfast's transport sends it (see
+    ``_send_chunked``), unless ``headers`` carries a Content-Length, with which ossfast
+    streams it as it is. ``headers``: oss2's, e.g.
     ``x-oss-fwd-header-Content-Type``; Date and Authorization are overwritten as oss2 does.
 
     Differences from oss2: the request has no User-Agent or Accept-Encoding header; with
@@ -246,9 +275,11 @@ def write_get_object_response(service: Any, route: Any, token: Any, fwd_status: 
         kw, extra, fields = _common.split_headers(hdrs, _common.MANAGED)
     except _common.Unsupported:
         return _fallback()(service, route, token, fwd_status, data, headers)
-    spooled = None
     try:
-        body, spooled = _body(data, kw, extra)
+        body = _body(data, kw, extra)
+    except _Chunked:
+        return _send_chunked(service, route, token, fwd_status, data, headers)
+    try:
         if extra:
             kw["headers"] = extra
         fast = fast_client(service, version)
@@ -256,10 +287,123 @@ def write_get_object_response(service: Any, route: Any, token: Any, fwd_status: 
                                                 fields.get(_common.STATUS), body, **kw)
     except (ServerError, TransportError, InvalidRequestError) as exc:
         raise _oss2_error(exc) from exc
-    finally:
-        if spooled is not None:
-            spooled.close()
     return _models.RequestResult(_Response(result))
+
+
+# ---------------------------------------------------------------- CRC-64 inside Session calls
+#
+# With ``enable_crc`` (its default) oss2 makes an ``oss2.utils.Crc64`` for every upload and
+# download, and its constructor builds crcmod's 256-entry table in Python: about 200 us, more
+# than the whole request costs through ``Session``; and crcmod hashes at about 0.4 GB/s.
+# oss2 has no hook for this, so while a ``Session`` is open ``oss2.utils.Crc64`` is replaced
+# by ``_ScopedCrc64``, a subclass that computes the same values. Each instance decides when it
+# is first fed bytes: inside a ``Session`` call on this thread (``do_request`` reading the
+# request body, or the bytes ``SessionResponse.read`` just returned) it starts from a shared
+# copy of the table and hashes with ossfast's ``crc64``; anywhere else it becomes exactly
+# oss2's object (built by oss2's own ``__init__``), so other sessions in the process keep
+# oss2's behaviour and cost. The original class is put back when the last Session is closed
+# (or collected), unless something else replaced it meanwhile; ``Session(fast_crc=False)``
+# leaves oss2 alone.
+
+_OSS2_CRC64 = _utils.Crc64  # oss2's own class, as it was at import
+_CRC64_MASK = (1 << 64) - 1
+_scope = threading.local()  # .depth: Session.do_request calls in progress; .piece: id of the last reply bytes
+_crc_lock = threading.Lock()
+_crc_users = 0
+_crc_template: Any = None  # crcmod.Crc with oss2's parameters, built once
+_combine_funs: Dict[int, Any] = {}
+
+
+def _fast_crc64() -> Any:
+    """ossfast's crc64 where it is native code, else None (then crcmod's C update is used)."""
+    from .._backend import impl
+
+    return impl.crc64 if impl.NAME == "native" else None
+
+
+_CRC64_UPDATE = _fast_crc64()
+
+
+def _in_scope(data: Any) -> bool:
+    """Is a CRC fed ``data`` (None: no data yet) part of a Session call on this thread?"""
+    if getattr(_scope, "depth", 0) > 0:
+        return True
+    return data is not None and getattr(_scope, "piece", None) == id(data)
+
+
+class _ScopedCrc64(_OSS2_CRC64):  # type: ignore[misc, valid-type]
+    """``oss2.utils.Crc64`` with the same values; cheap when started inside a Session call."""
+
+    def __init__(self, init_crc: int = 0) -> None:  # noqa: D107 - oss2's signature
+        self._init_crc = init_crc
+        self._fast: Optional[bool] = None  # decided at the first use
+
+    def _start(self, fast: bool) -> None:
+        if not fast:
+            _OSS2_CRC64.__init__(self, self._init_crc)  # oss2's own object, at oss2's cost
+            self._fast = False
+            return
+        global _crc_template
+        template = _crc_template
+        if template is None:
+            template = _crc_template = _OSS2_CRC64(0).crc64
+        c = template.new()
+        c.initCrc = c.crcValue = self._init_crc & _CRC64_MASK
+        self.crc64 = c
+        fun = _combine_funs.get(c.initCrc)
+        if fun is None:
+            from oss2.crc64_combine import mkCombineFun
+
+            fun = mkCombineFun(self._POLY, initCrc=c.initCrc, rev=True, xorOut=self._XOROUT)
+            if len(_combine_funs) < 64:
+                _combine_funs[c.initCrc] = fun
+        self.crc64_combineFun = fun
+        self._fast = True
+
+    def __getattr__(self, name: str) -> Any:  # crc64 / crc64_combineFun asked for before any data
+        if name in ("crc64", "crc64_combineFun") and self.__dict__.get("_fast", True) is None:
+            self._start(_in_scope(None))
+            return self.__dict__[name]
+        raise AttributeError(name)
+
+    def update(self, data: Any) -> None:
+        fast = self._fast
+        if fast is None:
+            self._start(_in_scope(data))
+            fast = self._fast
+        c = self.crc64
+        if fast and _CRC64_UPDATE is not None:
+            try:
+                c.crcValue = _CRC64_UPDATE(data, c.crcValue)
+                return
+            except TypeError:
+                pass
+        c.update(data)
+
+    def __call__(self, data: Any) -> None:
+        self.update(data)
+
+    @property
+    def crc(self) -> int:
+        if self._fast is None:  # nothing hashed yet: crcmod's value for no data
+            return self._init_crc & _CRC64_MASK
+        return self.crc64.crcValue
+
+
+def _crc_acquire() -> None:
+    global _crc_users
+    with _crc_lock:
+        _crc_users += 1
+        if _crc_users == 1 and _utils.Crc64 is _OSS2_CRC64:
+            _utils.Crc64 = _ScopedCrc64
+
+
+def _crc_release() -> None:
+    global _crc_users
+    with _crc_lock:
+        _crc_users -= 1
+        if _crc_users == 0 and _utils.Crc64 is _ScopedCrc64:
+            _utils.Crc64 = _OSS2_CRC64
 
 
 # ---------------------------------------------------------------- Session
@@ -289,15 +433,29 @@ class Session:
     does). Reply bodies are never decoded (requests would gunzip a
     ``Content-Encoding: gzip`` object). Thread-safe; ``close()`` closes the pooled
     connections (also a context manager).
+
+    ``fast_crc`` (default True): oss2's CRC-64 checks (``enable_crc``) cost more than the
+    request itself, because oss2 builds crcmod's table in Python for every upload and
+    download. While any Session made with ``fast_crc`` is open (until ``close()`` or garbage
+    collection), ``oss2.utils.Crc64`` is a subclass that computes the same values and, for a
+    CRC fed inside this Session's calls (the request body; the reply as it is read), reuses
+    one table and hashes with ossfast's ``crc64``. Elsewhere it is oss2's own object, built as
+    oss2 builds it. The last Session to close puts oss2's class back (unless something else
+    replaced it meanwhile). ``fast_crc=False`` leaves oss2 untouched.
     """
 
-    def __init__(self, pool_size: Optional[int] = None, *, verify: Any = True, ssl_context: Any = None) -> None:
+    def __init__(self, pool_size: Optional[int] = None, *, verify: Any = True, ssl_context: Any = None,
+                 fast_crc: bool = True) -> None:
         from oss2 import defaults
 
         self._pool = _http.Pool(maxsize=pool_size or defaults.connection_pool_size, verify=verify,
                                 ssl_context=ssl_context)
         self._fallback: Any = None
         self._timeouts: Dict[Any, Any] = {}
+        self._crc_lease: Any = None
+        if fast_crc:
+            _crc_acquire()
+            self._crc_lease = weakref.finalize(self, _crc_release)
 
     def __repr__(self) -> str:
         return f"ossfast.integrations.oss2.Session(pool_size={self._pool.maxsize})"
@@ -325,6 +483,8 @@ class Session:
             query = RequestEncodingMixin._encode_params(req.params)
             if query:
                 url = f"{url}&{query}" if "?" in url else f"{url}?{query}"
+        scope = _scope
+        scope.depth = getattr(scope, "depth", 0) + 1
         try:
             reply = _http.send(self._pool, req.method, url, _http.header_pairs(req.headers), req.data,
                                self._timeout(timeout), stream=True)
@@ -333,9 +493,13 @@ class Session:
             raise _exceptions.RequestError(exc) from None
         except ValueError as exc:  # a header with CR or LF (requests: InvalidHeader)
             raise _exceptions.RequestError(exc) from None
+        finally:
+            scope.depth -= 1
 
     def close(self) -> None:
         self._pool.close()
+        if self._crc_lease is not None:
+            self._crc_lease()  # once: the finalizer runs at most one time
         if self._fallback is not None:
             self._fallback.session.close()
 
@@ -382,6 +546,12 @@ class SessionResponse:
         return piece
 
     def read(self, amt: Optional[int] = None) -> bytes:
+        piece = self._read(amt)
+        if piece:
+            _scope.piece = id(piece)  # an oss2 CRC fed these bytes next is part of this Session's call
+        return piece
+
+    def _read(self, amt: Optional[int]) -> bytes:
         if self._done:
             return b""
         if amt is None:
