@@ -8,7 +8,10 @@ import io
 import time
 
 import pytest
-from servers import Behaviour, FaultServer, RecordingServer, Reply, crc64 as ref_crc64, oss_error
+from refcrc import crc64 as ref_crc64
+from srv_faults import Behaviour, FaultServer
+from srv_recording import RecordingServer
+from srv_replies import Reply, oss_error
 
 import ossfast
 from ossfast import Credentials, InvalidRequestError, ServerError, TransportError

@@ -9,7 +9,9 @@ import os
 import time
 
 import pytest
-from servers import Behaviour, FaultServer, RecordingServer, Reply
+from srv_faults import Behaviour, FaultServer
+from srv_recording import RecordingServer
+from srv_replies import Reply
 
 from ossfast import TimeoutError, TransportError, transport
 from ossfast._async.connection import AsyncConnection, AsyncPool
