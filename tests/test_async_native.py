@@ -538,3 +538,23 @@ def test_file_truncated_while_sending_is_not_success(start_server, tmp_path):
     assert ei.value.request_sent and "file ended" in str(ei.value)
     (ex,) = server.wait_for(1)
     assert not ex.body_complete and ex.body_bytes < 4 * 1024 * 1024  # the cut body never looked complete
+
+
+def test_fast_path_bad_input_refused_before_sending(start_server):
+    """A request the one-call builder refuses (here a token with a blank) takes the general
+    path, which names the field: nothing is sent."""
+    server = start_server(RecordingServer)
+
+    async def main():
+        async with ossfast.AsyncClient(CREDS, endpoint=server.url, timeout=5) as c:
+            calls = _fast_calls(c)
+            await c.write_get_object_response(ROUTE, "ok", 200, b"1")
+            with pytest.raises(InvalidRequestError) as ei:
+                await c.write_get_object_response(ROUTE, "bad token", 200, b"2")
+            with pytest.raises(InvalidRequestError):
+                await c.write_get_object_response(ROUTE, "t", 200, b"3", content_type="a\r\nb")
+            return calls, ei.value
+
+    calls, err = asyncio.run(main())
+    assert calls == [] and err.field == "token"
+    assert len(server.wait_for(1)) == 1 and len(server.requests) == 1

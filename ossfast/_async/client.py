@@ -77,8 +77,6 @@ class _AsyncIterBody(_body.Body):
             return None
         mv = _body.as_buffer(item) if not isinstance(item, str) else None
         if mv is None:
-            from ..errors import InvalidRequestError
-
             raise InvalidRequestError(
                 f"body: the iterator yielded {type(item).__name__}; it must yield bytes-like objects",
                 field="body")
@@ -88,8 +86,6 @@ class _AsyncIterBody(_body.Body):
         return await self._next()
 
     async def chunks(self, first: Optional[memoryview]):  # type: ignore[no-untyped-def]
-        from ..errors import InvalidRequestError
-
         sent, total, pending = 0, self.length, first
         while True:
             if pending is None:
@@ -219,8 +215,6 @@ class AsyncClient:
         abody = None
         if hasattr(body, "__aiter__"):
             if content_length is None:
-                from ..errors import InvalidRequestError
-
                 raise InvalidRequestError(
                     "content_length: required when the body is an iterator", field="content_length")
             abody, body = body, _Unread()
@@ -532,8 +526,6 @@ class AsyncClient:
     async def _file_pieces(body: _body.FileBody, loop: asyncio.AbstractEventLoop):  # type: ignore[no-untyped-def]
         """The file's ``length`` bytes, read in the executor one fresh piece at a time (a
         piece handed to the transport is never overwritten)."""
-        from ..errors import InvalidRequestError
-
         remaining = body.length
         read = body.fobj.read
         while remaining > 0:
