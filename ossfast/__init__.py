@@ -17,6 +17,11 @@ from .errors import (
 )
 from .request import PreparedRequest
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # loaded on first use (``__getattr__`` below); named here for type checkers and IDEs
+    from . import fc
+    from .aio import AsyncClient
+
 __version__ = "0.1.0"
 
 backend: str = _backend.name

@@ -70,8 +70,8 @@ class ObjectContext:
     """
 
     # A plain class, not a dataclass: ``dataclasses`` imports ``inspect`` (with ``ast``, ``dis``
-    # and ``tokenize``), a quarter of a cold ``import ossfast``.
-    __slots__ = ("input_oss_url", "output_route", "output_token", "event")
+    # and ``tokenize``), a quarter of a cold ``import ossfast``. Frozen as a frozen dataclass
+    # is: values in ``__dict__``, so copy and pickle work unchanged.
     input_oss_url: str
     output_route: str
     output_token: str

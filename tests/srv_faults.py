@@ -44,6 +44,8 @@ class FaultExchange:
 
 @dataclasses.dataclass
 class FaultConnection:
+    """One connection the FaultServer accepted: its exchanges (request slots), its TLS outcome."""
+
     conn_id: int
     peer: Tuple[str, int]
     exchanges: List[FaultExchange] = dataclasses.field(default_factory=list)

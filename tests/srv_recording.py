@@ -60,6 +60,8 @@ class RecordedRequest:
 
 @dataclasses.dataclass
 class RecordedConnection:
+    """One connection the RecordingServer accepted: its TLS outcome and how it ended."""
+
     conn_id: int
     peer: Tuple[str, int]
     tls_version: Optional[str] = None

@@ -3,12 +3,14 @@ client following credential rotation. The original object comes from a small loo
 WriteGetObjectResponse goes to the recording server (the emulator's own tests run these end to end)."""
 from __future__ import annotations
 
+import copy
 import email.utils
 import hashlib
 import http.server
 import io
 import json
 import logging
+import pickle
 import threading
 import types
 
@@ -487,6 +489,7 @@ def test_object_context_and_local_result_are_values():
     with pytest.raises(AttributeError):
         del a.output_route
     assert "TOKEN123" not in repr(a) and "SECRETSIG" not in repr(a) and "route" in repr(a)
+    assert copy.copy(a) == a == pickle.loads(pickle.dumps(a))
     r = fc.LocalResult(200, {"content_type": "text/plain"}, b"x")
     assert r == fc.LocalResult(200, {"content_type": "text/plain"}, b"x") != fc.LocalResult(200, {}, b"x")
     assert repr(r) == "LocalResult(status=200, headers={'content_type': 'text/plain'}, body=b'x')"

@@ -125,3 +125,21 @@ def test_inside_session_calls_the_table_is_shared_elsewhere_oss2s_own(no_open_se
             assert got.stream.crc_callback._fast is False
     finally:
         theirs_session.session.close()
+
+
+def test_a_session_made_with_fast_crc_false_keeps_oss2s_crc_even_beside_others(no_open_sessions, start_server,
+                                                                                monkeypatch):
+    server = start_server(RecordingServer, responses=MiniOSS())
+    made = []
+    real = oss2_utils.make_crc_adapter
+    monkeypatch.setattr(oss2_utils, "make_crc_adapter",
+                        lambda data, *a, **kw: made.append(real(data, *a, **kw)) or made[-1])
+    with fast_oss2.Session() as fast, fast_oss2.Session(fast_crc=False) as plain:
+        assert oss2_utils.Crc64 is fast_oss2._ScopedCrc64  # swapped by ``fast``
+        for session, expected in ((plain, False), (fast, True)):
+            bucket = oss2.Bucket(oss2.Auth("ak", "sk"), server.url, BUCKET, session=session)
+            bucket.put_object("k", b"abc" * 1000)
+            assert made[-1].crc_callback._fast is expected
+            got = bucket.get_object("k")
+            assert got.read() == b"abc" * 1000 and got.client_crc == got.server_crc
+            assert got.stream.crc_callback._fast is expected

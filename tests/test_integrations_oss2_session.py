@@ -420,3 +420,26 @@ def test_a_request_with_proxies_goes_through_oss2s_own_session(start_server):
         assert bucket.put_object("k", b"via proxy").status == 200
     (req,) = proxy.wait_for(1)
     assert req.target == f"http://{BUCKET}.oss-cn-hangzhou.aliyuncs.com/k" and req.body == b"via proxy"
+
+
+def test_read_amt_gives_amt_bytes_until_the_end_as_urllib3_does(start_server):
+    # oss2's progress adapter counts ``amt`` as read: a short read would cut the download
+    # (found by oss2's own test_get_with_progress, see test_integrations_oss2_conformance.py)
+    big = random.Random(5).randbytes(1024 * 1024 + 1)
+    server = start_server(RecordingServer, responses=lambda req: Reply(200, MiniOSS.meta(big), big))
+    seen = []
+    with fast_oss2.Session() as session:
+        bucket = oss2.Bucket(oss2.Auth("ak", "sk"), server.url, BUCKET, session=session)
+        res = bucket.get_object("k", progress_callback=lambda done, total: seen.append((done, total)))
+        parts = []
+        while True:
+            piece = res.read(8192)
+            if not piece:
+                break
+            parts.append(piece)
+        assert b"".join(parts) == big and res.client_crc == res.server_crc
+        assert all(len(p) == 8192 for p in parts[:-1]) and len(parts[-1]) == len(big) % 8192
+        assert seen[-1] == (len(big), len(big))
+        raw = bucket.get_object("k").resp
+        assert [len(raw.read(300_000)) for _ in range(5)] == [300_000, 300_000, 300_000, len(big) - 900_000, 0]
+        assert len(server.connections) == 1  # read to its Content-Length, each reply gave its connection back

@@ -189,11 +189,37 @@ def send(pool: Any, method: str, url: str, headers: List[Tuple[str, str]], data:
     maps them to its SDK's), InvalidRequestError for what cannot be sent."""
     key, host, target = split_url(url)
     hdrs = [("Host", host)]
-    hdrs.extend(headers)
+    declared = None
+    for name, value in headers:
+        if len(name) == 14 and name.lower() == "content-length":
+            declared = value  # the transport writes the one Content-Length line
+        else:
+            hdrs.append((name, value))
     body, length, chunked = frame(method, data, hdrs)
+    if declared is not None:
+        body, length, chunked = _declared(declared, body, length, chunked)
     if chunked:
         return _send_chunked(pool, key, timeout, method, target, hdrs, body, stream)
     return request(pool, key, timeout, method, target, hdrs, body, content_length=length, stream=stream)
+
+
+def _declared(declared: str, body: Any, length: Optional[int], chunked: bool) -> Tuple[Any, Optional[int], bool]:
+    """A Content-Length the SDK put in the headers, against the body's own framing. As
+    requests does, a body of known length goes with its own length (requests overwrites the
+    header). A body of unknown length goes with the declared one (requests would send both
+    headers). No body with a non-zero declared length is refused (requests would send a
+    request the server waits on for ever)."""
+    try:
+        n = int(declared)
+        if n < 0 or str(n) != declared.strip():
+            raise ValueError
+    except ValueError:
+        raise InvalidRequestError(f"Content-Length header {declared!r}: not a length", field="headers") from None
+    if chunked:
+        return body, n, False
+    if (body is None or length is None) and n:
+        raise InvalidRequestError(f"Content-Length header says {n} bytes, and there is no body", field="body")
+    return body, length, chunked
 
 
 def _chunks(body: Any) -> Any:

@@ -307,7 +307,7 @@ def write_get_object_response(service: Any, route: Any, token: Any, fwd_status: 
 
 _OSS2_CRC64 = _utils.Crc64  # oss2's own class, as it was at import
 _CRC64_MASK = (1 << 64) - 1
-_scope = threading.local()  # .depth: Session.do_request calls in progress; .piece: id of the last reply bytes
+_scope = threading.local()  # .depth: Session.do_request calls in progress; .piece: the reply bytes just read
 _crc_lock = threading.Lock()
 _crc_users = 0
 _crc_template: Any = None  # crcmod.Crc with oss2's parameters, built once
@@ -328,7 +328,11 @@ def _in_scope(data: Any) -> bool:
     """Is a CRC fed ``data`` (None: no data yet) part of a Session call on this thread?"""
     if getattr(_scope, "depth", 0) > 0:
         return True
-    return data is not None and getattr(_scope, "piece", None) == id(data)
+    piece = getattr(_scope, "piece", None)
+    if piece is None or data is None:
+        return False
+    _scope.piece = None  # asked once: the reference is not kept
+    return piece is data
 
 
 class _ScopedCrc64(_OSS2_CRC64):  # type: ignore[misc, valid-type]
@@ -453,6 +457,7 @@ class Session:
         self._fallback: Any = None
         self._timeouts: Dict[Any, Any] = {}
         self._crc_lease: Any = None
+        self._fast_crc = bool(fast_crc)
         if fast_crc:
             _crc_acquire()
             self._crc_lease = weakref.finalize(self, _crc_release)
@@ -484,17 +489,18 @@ class Session:
             if query:
                 url = f"{url}&{query}" if "?" in url else f"{url}?{query}"
         scope = _scope
-        scope.depth = getattr(scope, "depth", 0) + 1
+        fast = 1 if self._fast_crc else 0  # fast_crc=False: oss2's CRC as it is, whatever others do
+        scope.depth = getattr(scope, "depth", 0) + fast
         try:
             reply = _http.send(self._pool, req.method, url, _http.header_pairs(req.headers), req.data,
                                self._timeout(timeout), stream=True)
-            return SessionResponse(reply)
+            return SessionResponse(reply, fast)
         except (TransportError, InvalidRequestError) as exc:
             raise _exceptions.RequestError(exc) from None
         except ValueError as exc:  # a header with CR or LF (requests: InvalidHeader)
             raise _exceptions.RequestError(exc) from None
         finally:
-            scope.depth -= 1
+            scope.depth -= fast
 
     def close(self) -> None:
         self._pool.close()
@@ -512,12 +518,14 @@ class Session:
 
 class SessionResponse:
     """What oss2 reads of ``oss2.http.Response``: ``status``, ``headers`` (requests'
-    CaseInsensitiveDict, names as received), ``request_id``, ``read(amt=None)``,
-    iteration, and ``response.close()`` (``response`` is this object)."""
+    CaseInsensitiveDict, names as received), ``request_id``, ``read(amt=None)`` (``amt``
+    bytes unless the body ends first, as urllib3 reads: oss2's progress adapter relies on
+    it), iteration, and ``response.close()`` (``response`` is this object). The connection
+    goes back to the pool as soon as the body's last byte is read."""
 
-    __slots__ = ("response", "status", "headers", "request_id", "_reply", "_buf", "_done", "__weakref__")
+    __slots__ = ("response", "status", "headers", "request_id", "_reply", "_buf", "_done", "_mark", "__weakref__")
 
-    def __init__(self, reply: Any) -> None:
+    def __init__(self, reply: Any, fast_crc: Any = True) -> None:
         self.response = self
         self.status = reply.status
         self.headers = _http.reply_headers(reply.raw_headers, _CaseInsensitiveDict)
@@ -525,6 +533,7 @@ class SessionResponse:
         self._reply = reply
         self._buf = b""
         self._done = False
+        self._mark = bool(fast_crc)  # the bytes read are marked for oss2's CRC (Session(fast_crc=True))
         if reply.complete or reply.status // 100 != 2:  # whole already, or an error document
             try:
                 self._buf = reply.read()
@@ -543,12 +552,16 @@ class SessionResponse:
             raise _exceptions.RequestError(exc) from None
         if not piece:
             self._reply = None
+        elif reply.complete:  # the last bytes: the connection goes back to the pool now (oss2's
+            self._reply = None  # progress adapter stops at Content-Length, never reading b"")
+            reply.close()
         return piece
 
     def read(self, amt: Optional[int] = None) -> bytes:
         piece = self._read(amt)
-        if piece:
-            _scope.piece = id(piece)  # an oss2 CRC fed these bytes next is part of this Session's call
+        if piece and self._mark:
+            _scope.piece = piece  # until a CRC asks, the next read, or this reply is closed
+            _scope.owner = id(self)  # an oss2 CRC fed these bytes next is part of this Session's call
         return piece
 
     def _read(self, amt: Optional[int]) -> bytes:
@@ -568,6 +581,16 @@ class SessionResponse:
         if not buf:
             self._done = True
             return b""
+        if len(buf) < amt:  # amt bytes unless the body ends first, as urllib3's read(amt):
+            parts = [buf]  # oss2's progress adapter counts amt as read
+            n = len(buf)
+            while n < amt:
+                piece = self._more()
+                if not piece:
+                    break
+                parts.append(piece)
+                n += len(piece)
+            buf = b"".join(parts)
         if len(buf) > amt:
             self._buf = buf[amt:]
             return buf[:amt]
@@ -585,6 +608,8 @@ class SessionResponse:
         reply, self._reply = self._reply, None
         if reply is not None:
             reply.close()
+        if getattr(_scope, "owner", None) == id(self):
+            _scope.piece = None
 
     def __del__(self) -> None:
         try:
