@@ -964,7 +964,12 @@ class AsyncHttpClient(_types.AsyncHttpClient):
         try:
             key, host, target = _http.split_url(request.url)
             hdrs = [("Host", host)]
-            hdrs.extend(_http.header_pairs(request.headers))
+            declared = None
+            for name, value in _http.header_pairs(request.headers):
+                if len(name) == 14 and name.lower() == "content-length":
+                    declared = value  # the transport writes the one Content-Length line
+                else:
+                    hdrs.append((name, value))
             body = request.body
             if body is not None and hasattr(body, "__aiter__"):
                 length = len(body) if hasattr(body, "__len__") else None
@@ -976,6 +981,8 @@ class AsyncHttpClient(_types.AsyncHttpClient):
                     data, chunked = body, False
             else:
                 data, length, chunked = _http.frame(method, body, hdrs)
+            if declared is not None:  # as HttpClient (_http.send): the body's own length wins
+                data, length, chunked = _http._declared(declared, data, length, chunked)
             reply = await _arequest(pool, key, sync._timeout(connect, read), method, target, hdrs, data,
                                     content_length=length, stream=stream, chunked=chunked)
         except InvalidRequestError as exc:  # a body that is not what it says: not worth a retry
