@@ -66,9 +66,11 @@ def test_slow_reader_pauses_the_socket_and_gets_every_byte(start_server):
     async def main(pool):
         resp = await request(pool, key(server), TIMEOUT, "GET", "/", [("Host", "h")], stream=True)
         got = []
+        deadline = asyncio.get_running_loop().time() + 10
+        while not resp._conn.reading_paused and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)  # a consumer that reads nothing yet: the bytes pile up
+        paused.append(resp._conn.reading_paused)
         while True:
-            await asyncio.sleep(0.01)  # a slow consumer: the server's bytes pile up
-            paused.append(resp._conn.reading_paused if resp._conn is not None else False)
             piece = await resp.read_some()
             if not piece:
                 break
