@@ -47,3 +47,4 @@ def test_rss_file_body(request, tmp_path):
             unpin(sink)
             write_json("rss", out)
     assert max(r["growth_mib"] for r in out["rows"]["ossfast"]) < 64
+    assert max(r["growth_mib"] for r in out["rows"]["ossfast AsyncClient"]) <= 16  # issue 10's target

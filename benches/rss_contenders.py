@@ -33,6 +33,23 @@ def _ossfast(url: str) -> Callable[[Any], None]:
     return send
 
 
+def _ossfast_async(url: str) -> Callable[[Any], None]:
+    import asyncio
+
+    import ossfast
+
+    loop = asyncio.new_event_loop()
+
+    async def make() -> Any:
+        return ossfast.AsyncClient(ossfast.Credentials(AK, SK), endpoint=url)
+    client = loop.run_until_complete(make())
+
+    def send(body: Any) -> None:
+        r = loop.run_until_complete(client.write_get_object_response(ROUTE, TOKEN, 200, body))
+        assert r.status == 200
+    return send
+
+
 def _oss2(url: str, patched: bool = False) -> Callable[[Any], None]:
     import oss2
 
@@ -87,6 +104,7 @@ def _boto(url: str) -> Callable[[Any], None]:
 
 SENDERS: Dict[str, Callable[[str], Callable[[Any], None]]] = {
     "ossfast": _ossfast,
+    "ossfast AsyncClient": _ossfast_async,
     "oss2": _oss2,
     "oss2 patch()": lambda url: _oss2(url, patched=True),
     "v2 invoke_operation": _v2,

@@ -8,7 +8,10 @@ import io
 import time
 
 import pytest
-from servers import Behaviour, FaultServer, RecordingServer, Reply, crc64 as ref_crc64, oss_error
+from refcrc import crc64 as ref_crc64
+from srv_faults import Behaviour, FaultServer
+from srv_recording import RecordingServer
+from srv_replies import Reply, oss_error
 
 import ossfast
 from ossfast import Credentials, InvalidRequestError, ServerError, TransportError
@@ -333,3 +336,225 @@ def test_closed_client_refuses():
 
     with pytest.raises(TransportError, match="closed"):
         asyncio.run(main())
+
+
+# ---------------------------------------------------------------- the fast path (a small bytes
+# body on an idle pooled connection: head signed in one C call, one write, the pool's deadline timer)
+
+def _fast_calls(c):
+    """Count the fast path's sends on an AsyncClient (a spy around _send_small)."""
+    calls = []
+    inner = c._send_small
+
+    async def spy(*a, **k):
+        calls.append(a[0])
+        return await inner(*a, **k)
+
+    c._send_small = spy
+    return calls
+
+
+def test_fast_path_taken_and_same_bytes(start_server):
+    server = start_server(RecordingServer)
+    body = b"z" * 1000
+
+    async def main():
+        async with ossfast.AsyncClient(CREDS, endpoint=server.url, timeout=5) as c:
+            calls = _fast_calls(c)
+            first = await c.write_get_object_response(ROUTE, "t1", 200, body, content_type="text/plain")
+            second = await c.write_get_object_response(ROUTE, "t2", 200, body, content_type="text/plain")
+            return calls, first, second, c.pool.connections_opened
+
+    calls, first, second, opened = asyncio.run(main())
+    assert calls == [ROUTE]  # the first call made the route's head builder (general path)
+    assert not first.reused_connection and second.reused_connection and opened == 1
+    assert second.crc64 == ref_crc64(body) and second.bytes_sent == len(body)
+    a, b = server.wait_for(2)
+    assert b.body == body and b.header("x-oss-fwd-header-Content-Type") == "text/plain"
+    assert b.header("x-oss-request-token") == "t2" and b.complete
+
+
+def test_fast_path_5xx_retried(start_server):
+    server = start_server(RecordingServer)
+    server.respond(Reply(200), oss_error(503, "ServiceUnavailable", "busy"), Reply(200))
+
+    async def main():
+        async with ossfast.AsyncClient(CREDS, endpoint=server.url, timeout=5) as c:
+            calls = _fast_calls(c)
+            await c.write_get_object_response(ROUTE, "a", 200, b"1" * 10)
+            r = await c.write_get_object_response(ROUTE, "b", 200, b"2" * 10)
+            return calls, r
+
+    calls, r = asyncio.run(main())
+    assert len(calls) == 1 and r.status == 200 and r.attempts == 2 and r.crc64 == ref_crc64(b"2" * 10)
+    reqs = server.wait_for(3)
+    assert [q.body for q in reqs] == [b"1" * 10, b"2" * 10, b"2" * 10]
+
+
+def test_fast_path_server_error_not_retried(start_server):
+    server = start_server(RecordingServer)
+    server.respond(Reply(200), oss_error(403, "AccessDenied", "no", request_id="RID9"))
+
+    async def main():
+        async with ossfast.AsyncClient(CREDS, endpoint=server.url, timeout=5) as c:
+            await c.write_get_object_response(ROUTE, "a", 200, b"1")
+            await c.write_get_object_response(ROUTE, "b", 200, b"2")
+
+    with pytest.raises(ServerError) as ei:
+        asyncio.run(main())
+    assert ei.value.status == 403 and ei.value.request_id == "RID9"
+
+
+def test_fast_path_reply_timeout(start_server):
+    server = start_server(FaultServer)
+    server.set_behaviours("reply", "hold_after_body")
+
+    async def main():
+        async with ossfast.AsyncClient(CREDS, endpoint=server.url, timeout=(2, 0.3), retries=3) as c:
+            calls = _fast_calls(c)
+            await c.write_get_object_response(ROUTE, "a", 200, b"1")
+            t = time.monotonic()
+            with pytest.raises(ossfast.TimeoutError) as ei:
+                await c.write_get_object_response(ROUTE, "b", 200, b"22")
+            return calls, time.monotonic() - t, ei.value, c.pool.idle_count()
+
+    calls, waited, err, idle = asyncio.run(main())
+    assert len(calls) == 1 and waited >= 0.3 and idle == 0
+    assert err.request_sent and err.bytes_sent == 2  # the body was sent whole: never resent
+    assert len(server.wait_for(2)) == 2
+
+
+def test_reply_deadlines_each_their_own(start_server):
+    """One pool timer for every awaited reply: each request times out at its own deadline."""
+    server = start_server(FaultServer)
+    server.set_behaviours("hold_after_body")
+
+    async def main():
+        async with ossfast.AsyncClient(CREDS, endpoint=server.url, timeout=(2, 0.4), retries=0) as c:
+            t0 = time.monotonic()
+            ends = {}
+
+            async def one(name, delay):
+                await asyncio.sleep(delay)
+                try:
+                    await c.write_get_object_response(ROUTE, name, 200, b"x")
+                except ossfast.TimeoutError:
+                    ends[name] = time.monotonic() - t0
+
+            await asyncio.gather(one("a", 0.0), one("b", 0.25))
+            return ends
+
+    ends = asyncio.run(main())
+    assert set(ends) == {"a", "b"}
+    assert 0.4 <= ends["a"] < ends["b"] and ends["b"] >= 0.65
+
+
+def test_fast_path_cancel_aborts_the_connection(start_server):
+    server = start_server(FaultServer)
+    server.set_behaviours("reply", "hold_after_body", "reply")
+
+    async def main():
+        async with ossfast.AsyncClient(CREDS, endpoint=server.url, timeout=10, retries=0) as c:
+            calls = _fast_calls(c)
+            await c.write_get_object_response(ROUTE, "a", 200, b"1")
+            task = asyncio.ensure_future(c.write_get_object_response(ROUTE, "b", 200, b"2"))
+            deadline = time.monotonic() + 10
+            while len(server.exchanges) < 2 or not server.exchanges[1].body_complete:
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.01)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            idle = c.pool.idle_count()
+            r = await c.write_get_object_response(ROUTE, "c", 200, b"3")
+            return calls, idle, r, c.pool._watched
+
+    calls, idle, r, watched = asyncio.run(main())
+    assert len(calls) == 2 and idle == 0 and not watched
+    assert r.status == 200 and not r.reused_connection  # the cancelled call's connection was dropped
+    ex = server.wait_for(2)[1]  # the server's hold ends when the client drops the connection
+    assert ex.body_complete and ex.finished and ex.reply_bytes == 0
+
+
+# ---------------------------------------------------------------- file bodies (pread pieces,
+# read and hashed by a worker thread while the loop writes the piece before)
+
+@pytest.mark.parametrize("md5", [False, True])
+def test_file_body_pieces(start_server, tmp_path, md5):
+    server = start_server(RecordingServer)
+    data = bytes(range(251)) * 13000  # 3.1 MiB: several pieces and a short last one
+    path = tmp_path / "f"
+    path.write_bytes(b"HEADER" + data)
+    seen = []
+
+    async def main():
+        async with ossfast.AsyncClient(CREDS, endpoint=server.url, timeout=10) as c:
+            with open(path, "rb") as f:
+                f.seek(6)  # from the file's position, as the blocking client
+                r = await c.write_get_object_response(ROUTE, "f", 200, f, content_md5=md5,
+                                                      progress=lambda n, t: seen.append((n, t)))
+                return r, f.tell()
+
+    r, pos = asyncio.run(main())
+    assert r.crc64 == ref_crc64(data) and r.bytes_sent == len(data) and pos == 6 + len(data)
+    (rec,) = server.wait_for(1)
+    assert rec.body == data and rec.complete
+    assert seen and seen[-1] == (len(data), len(data)) and all(t == len(data) for _, t in seen)
+
+
+def test_file_body_over_tls(tls_recording_server, tls_material, tmp_path):
+    data = bytes(range(256)) * 10000
+    path = tmp_path / "f"
+    path.write_bytes(data)
+
+    async def main():
+        async with ossfast.AsyncClient(CREDS, endpoint=tls_recording_server.url, timeout=10,
+                                       verify=tls_material.ca_file) as c:
+            with open(path, "rb") as f:
+                return await c.write_get_object_response(ROUTE, "f", 200, f)
+
+    r = asyncio.run(main())
+    assert r.crc64 == ref_crc64(data)
+    (rec,) = tls_recording_server.wait_for(1)
+    assert rec.body == data and rec.complete
+
+
+def test_file_truncated_while_sending_is_not_success(start_server, tmp_path):
+    server = start_server(FaultServer)
+    server.set_behaviours("reply")
+    path = tmp_path / "f"
+    path.write_bytes(b"x" * (4 * 1024 * 1024))
+
+    async def main():
+        async with ossfast.AsyncClient(CREDS, endpoint=server.url, timeout=10, retries=0) as c:
+            with open(path, "rb") as f:
+                prepared = c.prepare(ROUTE, "t", 200, f)
+                with open(path, "r+b") as w:
+                    w.truncate(1024 * 1024 + 10)  # after prepare() took the length
+                await c.send(prepared)
+
+    with pytest.raises(TransportError) as ei:
+        asyncio.run(main())
+    assert ei.value.request_sent and "file ended" in str(ei.value)
+    (ex,) = server.wait_for(1)
+    assert not ex.body_complete and ex.body_bytes < 4 * 1024 * 1024  # the cut body never looked complete
+
+
+def test_fast_path_bad_input_refused_before_sending(start_server):
+    """A request the one-call builder refuses (here a token with a blank) takes the general
+    path, which names the field: nothing is sent."""
+    server = start_server(RecordingServer)
+
+    async def main():
+        async with ossfast.AsyncClient(CREDS, endpoint=server.url, timeout=5) as c:
+            calls = _fast_calls(c)
+            await c.write_get_object_response(ROUTE, "ok", 200, b"1")
+            with pytest.raises(InvalidRequestError) as ei:
+                await c.write_get_object_response(ROUTE, "bad token", 200, b"2")
+            with pytest.raises(InvalidRequestError):
+                await c.write_get_object_response(ROUTE, "t", 200, b"3", content_type="a\r\nb")
+            return calls, ei.value
+
+    calls, err = asyncio.run(main())
+    assert calls == [] and err.field == "token"
+    assert len(server.wait_for(1)) == 1 and len(server.requests) == 1

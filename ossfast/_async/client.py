@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as _dt
+import errno
+import os
 import functools
 import logging
 import socket
@@ -33,13 +35,19 @@ from .. import _policy
 from .. import body as _body
 from .. import transport as _transport
 from .._backend import impl
-from ..client import Client, Result, _AttemptFailed, judge_reply, parse_error
+from .. import request as _request
+from .._sync.client import _FAST_BODY, _FAST_STATUS, _MAX_TOKEN
+from ..client import (Client, Result, _AttemptFailed, judge_reply,
+                      parse_error)
+from ..errors import InvalidRequestError
 from ..credentials import Credentials
 from ..errors import TimeoutError, TransportError
 from ..request import PreparedRequest
 from .connection import AsyncConnection, AsyncPool, ConnectionLost
 
 log = logging.getLogger("ossfast")
+_DEBUG = logging.DEBUG
+_perf_counter = time.perf_counter
 
 #: buffers at least this big are hashed (CRC-64, or MD5 for content_md5=True) in the executor
 HASH_OFF_LOOP = 1024 * 1024
@@ -70,8 +78,6 @@ class _AsyncIterBody(_body.Body):
             return None
         mv = _body.as_buffer(item) if not isinstance(item, str) else None
         if mv is None:
-            from ..errors import InvalidRequestError
-
             raise InvalidRequestError(
                 f"body: the iterator yielded {type(item).__name__}; it must yield bytes-like objects",
                 field="body")
@@ -81,8 +87,6 @@ class _AsyncIterBody(_body.Body):
         return await self._next()
 
     async def chunks(self, first: Optional[memoryview]):  # type: ignore[no-untyped-def]
-        from ..errors import InvalidRequestError
-
         sent, total, pending = 0, self.length, first
         while True:
             if pending is None:
@@ -183,11 +187,35 @@ class AsyncClient:
         """``Client.write_get_object_response``, awaited. ``body`` may also be an async
         iterator of buffers (with ``content_length``). See the module docstring for what a
         cancelled call may have delivered."""
+        if (progress is None and headers is None and content_length is None and content_md5 is False
+                and content_range is None and type(body) is bytes and len(body) <= _FAST_BODY
+                and type(route) is str):
+            # The common case as the blocking client's fast path: the head built and signed in
+            # one C call, head and body in one write on an idle pooled connection. Anything
+            # unusual (and any error) goes the general way, which says what is wrong.
+            b = self._builder
+            lane = (b._keys if b._provider is None else b._keys_now()).lanes.get(route)
+            if (lane is not None and type(status) is int and status in _FAST_STATUS
+                    and type(token) is str and len(token) <= _MAX_TOKEN):
+                try:
+                    if (accept_ranges is None and cache_control is None and content_disposition is None
+                            and content_encoding is None and content_language is None
+                            and content_type is None and etag is None and expires is None
+                            and last_modified is None):
+                        fwd = b""
+                    else:
+                        fwd = _request.fwd_values((
+                            accept_ranges, cache_control, content_disposition, content_encoding,
+                            content_language, None, content_type, etag, expires, last_modified))
+                    head, crc = lane[2](token.encode("ascii"), status, body, fwd)
+                except (UnicodeEncodeError, InvalidRequestError):
+                    pass
+                else:
+                    if len(head) <= _request.MAX_HEAD:
+                        return await self._send_small(route, status, head, body, crc)
         abody = None
         if hasattr(body, "__aiter__"):
             if content_length is None:
-                from ..errors import InvalidRequestError
-
                 raise InvalidRequestError(
                     "content_length: required when the body is an iterator", field="content_length")
             abody, body = body, _Unread()
@@ -207,10 +235,65 @@ class AsyncClient:
             prepared.body = _AsyncIterBody(abody, prepared.content_length)
         return await self.send(prepared, progress)
 
+    async def _send_small(self, route: str, status: int, head: bytes, data: bytes, crc: int) -> Result:
+        """The fast path's send: attempt 0 over an idle pooled connection, head and body in one
+        ``transport.write`` (one send on plain TCP, one TLS record), the reply's deadline kept
+        by the pool's one timer. No idle connection: the general path connects. Any outcome
+        but a plain 2xx goes on as the general path would (retries included)."""
+        start = _perf_counter()
+        b = self._builder
+        key = b._endpoint if b._endpoint is not None else b._key(route)
+        pool = self._pool
+        conn = pool.take_idle(key) if not pool.closed else None
+        if conn is None:
+            return await self._send_general(_small_request(route, status, head, data, crc), None, start, None)
+        fut = conn.begin()
+        try:
+            conn.write(head + data)
+            pool.watch(conn, self._timeout.read)
+            try:
+                resp = await fut
+            finally:
+                pool.unwatch(conn)
+        except BaseException as exc:  # errors and cancellation: a RST, never a completed cut body
+            conn.close(abort=True)
+            if not fut.done():
+                fut.cancel()
+            if isinstance(exc, ConnectionLost):  # nothing was written: the general loop decides
+                err = TransportError(f"sending the request failed: {exc}", request_sent=False, bytes_sent=0)
+                return await self._send_general(
+                    _small_request(route, status, head, data, crc), None, start,
+                    _AttemptFailed(err, _policy.Attempt(True, True, False, True, 0, detail=str(err))))
+            if isinstance(exc, TransportError):
+                exc.bytes_sent = len(data)  # the body was handed over whole; the reply failed
+            raise
+        if resp.keep_alive and 200 <= resp.status < 300 and not conn.stale:
+            pool.release(conn)
+            result = Result(resp.status, None, resp, len(data), crc, _perf_counter() - start, 1, True)
+            if log.isEnabledFor(_DEBUG):
+                log.debug("WriteGetObjectResponse to %s: status %d forwarded, %d body bytes, request id %s, "
+                          "%.1f ms", route, status, len(data), result.request_id, result.elapsed * 1e3)
+            return result
+        if resp.keep_alive and not conn.stale:
+            pool.release(conn)
+        else:
+            conn.close()
+        prepared = _small_request(route, status, head, data, crc)
+        try:
+            return judge_reply(resp, prepared, _transport.SendOutcome.whole(len(head), len(data), crc),
+                               start, 0, True)
+        except _AttemptFailed as exc:
+            return await self._send_general(prepared, None, start, exc)
+
     async def send(self, prepared: PreparedRequest,
                    progress: Optional[Callable[[int, int], Any]] = None) -> Result:
         """Send a PreparedRequest (once: its body may be an iterator)."""
-        start = time.perf_counter()
+        return await self._send_general(prepared, progress, time.perf_counter(), None)
+
+    async def _send_general(self, prepared: PreparedRequest, progress: Optional[Callable[[int, int], Any]],
+                            start: float, failed: Optional[_AttemptFailed]) -> Result:
+        """The attempts and the retry policy. ``failed``: how attempt 0 failed when the fast
+        path made it (the loop then goes on from attempt 1)."""
         key = self._builder._key(prepared.route)
         body = prepared.body
         retry = self._retry
@@ -218,6 +301,9 @@ class AsyncClient:
         try:
             while True:
                 try:
+                    if failed is not None:
+                        exc, failed = failed, None
+                        raise exc
                     return await self._attempt(key, prepared, progress, start, attempt)
                 except _AttemptFailed as exc:
                     reason = _policy.retry_reason(exc.attempt, replayable=body.replayable,
@@ -257,15 +343,15 @@ class AsyncClient:
             if reply_fut.done():
                 resp = reply_fut.result()
             else:
-                # One timer, no task or shield: the deadline fails the reply's future.
-                timer = asyncio.get_running_loop().call_later(wait, _expire, reply_fut, wait)
+                # No task or shield: the pool's deadline timer fails the reply's future.
+                self._pool.watch(conn, wait)
                 try:
                     resp = await reply_fut
                 except TransportError as exc:
                     exc.bytes_sent = outcome.body_sent
                     raise
                 finally:
-                    timer.cancel()
+                    self._pool.unwatch(conn)
         except BaseException:  # errors and cancellation: a RST, never a completed cut body
             conn.close(abort=True)
             if not reply_fut.done():
@@ -296,7 +382,8 @@ class AsyncClient:
         raise _AttemptFailed(exc, _policy.Attempt(True, reused, exc.request_sent, True, 0,
                                                   detail=str(exc))) from None
 
-    async def _write(self, conn: AsyncConnection, prepared: PreparedRequest,
+    @staticmethod
+    async def _write(conn: AsyncConnection, prepared: Any,
                      progress: Optional[Callable[[int, int], Any]], wait: float) -> _transport.SendOutcome:
         """Write head and body; the CRC-64 of the body on the way. TransportError on failure."""
         out = _transport.SendOutcome()
@@ -329,7 +416,12 @@ class AsyncClient:
                 if known is None and total >= HASH_OFF_LOOP:
                     crc_fut = loop.run_in_executor(None, impl.crc64, view[:])  # its own export
                     known = -1
+                # Plain TCP: write-buffer limits 0 for the body, so each piece is written when
+                # the transport holds nothing: the kernel takes it straight from the caller's
+                # buffer (asyncio copies only what it could not send at once).
                 chunk = _body.CHUNK
+                if conn.plain:
+                    conn.transport.set_write_buffer_limits(high=0, low=0)
                 for off in range(0, total, chunk):
                     piece = view[off:off + chunk]
                     if known is None:
@@ -340,15 +432,19 @@ class AsyncClient:
                     if tick is not None:
                         tick(out.body_sent)
                 await conn.drain(wait)
+                if conn.plain and not conn.lost:
+                    conn.transport.set_write_buffer_limits()
                 if crc_fut is not None:
                     crc = await crc_fut
                     crc_fut = None
                 elif body.crc is not None:
                     crc = body.crc
+            elif isinstance(body, _body.FileBody) and body.fd is not None:
+                crc = await AsyncClient._send_file(conn, body, out, tick, wait, loop)
             else:
                 digest = impl.crc64 if body.crc is None else None
                 if isinstance(body, _body.FileBody):
-                    pieces = self._file_pieces(body, loop)
+                    pieces = AsyncClient._file_pieces(body, loop)
                 elif isinstance(body, _AsyncIterBody):
                     pieces = body.chunks(first)
                 else:
@@ -379,11 +475,58 @@ class AsyncClient:
         return out
 
     @staticmethod
+    async def _send_file(conn: AsyncConnection, body: _body.FileBody, out: _transport.SendOutcome,
+                         tick: Any, wait: float, loop: asyncio.AbstractEventLoop) -> int:
+        """A regular file in FILE_PIECE pieces, through two reused buffers: a worker thread
+        preads (and hashes) the next piece into one while the loop writes the other. A buffer
+        is refilled only once the transport holds none of it: on plain TCP the write-buffer
+        limits are 0 for the body (the protocol is paused until every byte is in the kernel;
+        asyncio may keep a reference to what it was given, not a copy); over TLS the piece is
+        encrypted, hence copied, as it is written. Memory: two pieces, whatever the file size.
+        Returns the body's CRC-64."""
+        fd = body.fd
+        pos, end = body.start, body.start + body.length
+        size = min(FILE_PIECE, body.length)
+        bufs = (bytearray(size), bytearray(size))
+        views = (memoryview(bufs[0]), memoryview(bufs[1]))
+        digest = body.crc is None
+        crc = 0
+        job: Optional[asyncio.Future] = None
+        if pos < end:
+            job = loop.run_in_executor(None, _read_piece, fd, bufs[0], pos, min(size, end - pos), crc, digest)
+        i = 0
+        plain = conn.plain
+        if plain:
+            conn.transport.set_write_buffer_limits(high=0, low=0)
+        try:
+            while job is not None:
+                n, crc = await job
+                job = None
+                pos += n
+                if pos < end:
+                    job = loop.run_in_executor(None, _read_piece, fd, bufs[1 - i], pos, min(size, end - pos),
+                                               crc, digest)
+                conn.write(views[i][:n] if plain else bytes(views[i][:n]))
+                await conn.drain(wait)
+                out.body_sent += n
+                if tick is not None:
+                    tick(out.body_sent)
+                i = 1 - i
+        except BaseException:
+            if job is not None:  # a thread may still be filling a buffer: it is not released
+                job.cancel()
+            raise
+        if plain and not conn.lost:
+            conn.transport.set_write_buffer_limits()
+        for v in views:
+            v.release()
+        _transport._seek_past(body)
+        return crc if digest else body.crc
+
+    @staticmethod
     async def _file_pieces(body: _body.FileBody, loop: asyncio.AbstractEventLoop):  # type: ignore[no-untyped-def]
         """The file's ``length`` bytes, read in the executor one fresh piece at a time (a
         piece handed to the transport is never overwritten)."""
-        from ..errors import InvalidRequestError
-
         remaining = body.length
         read = body.fobj.read
         while remaining > 0:
@@ -407,9 +550,24 @@ class AsyncClient:
         await self.close()
 
 
-def _expire(fut: asyncio.Future, wait: float) -> None:
-    if not fut.done():
-        fut.set_exception(TimeoutError(f"no complete reply within {wait}s", request_sent=True))
+def _small_request(route: str, status: int, head: bytes, data: bytes, crc: int) -> PreparedRequest:
+    body = _body.MemoryBody(memoryview(data))
+    body.crc = crc
+    return PreparedRequest(head, body.length, route, status, body)
+
+
+def _read_piece(fd: int, buf: bytearray, pos: int, n: int, crc: int, digest: bool) -> Tuple[int, int]:
+    """(worker thread) pread ``n`` bytes at ``pos`` into ``buf``, and their CRC-64 after ``crc``."""
+    got = 0
+    with memoryview(buf) as mv:
+        while got < n:
+            k = os.preadv(fd, [mv[got:n]], pos + got)
+            if k <= 0:
+                raise OSError(errno.EIO, "the file ended before its declared length")
+            got += k
+        if digest:
+            crc = impl.crc64(mv[:n], crc)
+    return n, crc
 
 
 async def _aiter_sync(it: Any):  # type: ignore[no-untyped-def]

@@ -21,11 +21,14 @@ import struct
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
-from .._http11 import COMPLETE, ProtocolError, ReplyReader
+from .._http11 import COMPLETE, HEAD_DONE, ProtocolError, ReplyReader
 from ..errors import CertificateError, TimeoutError, TransportError
 
 _monotonic = time.monotonic
 _LINGER0 = struct.pack("ii", 1, 0)
+#: a streamed reply's body pieces held before reading from the socket pauses (llhttp hands
+#: out at most what one recv gave, up to 256 KiB each)
+STREAM_PIECES = 16
 
 
 class ConnectionLost(Exception):
@@ -47,6 +50,11 @@ class AsyncConnection(asyncio.Protocol):
         self._drain: Optional[asyncio.Future] = None
         self.uses = 0
         self.idle_since = 0.0
+        self.deadline = 0.0  # of the reply awaited (AsyncPool.watch)
+        self.streaming = False  # the reply's body is read as it comes (AsyncStreamedReply)
+        self.body_waiter: Optional[asyncio.Future] = None
+        self.body_error: Optional[TransportError] = None
+        self.reading_paused = False
 
     # ---- protocol callbacks
     def connection_made(self, transport: Any) -> None:
@@ -55,13 +63,49 @@ class AsyncConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         w = self.waiter
         if w is None or w.done():
+            if self.streaming and w is not None:
+                self._body_received(data)
+                return
             self.stale = True  # bytes while idle, or after the reply: never reuse
             return
         try:
-            if self.reader.feed(data) == COMPLETE:
-                w.set_result(self.reader.take_reply())
+            state = self.reader.feed(data)
+            if state == COMPLETE:
+                w.set_result(self.reader.reply() if self.streaming else self.reader.take_reply())
+            elif state == HEAD_DONE:
+                w.set_result(self.reader.reply())
+                self._wake_body()
         except ProtocolError as exc:
             w.set_exception(TransportError(str(exc), request_sent=True))
+
+    # ---- a streamed reply's body (after its head was handed out)
+    def _body_received(self, data: bytes) -> None:
+        try:
+            self.reader.feed(data)
+        except ProtocolError as exc:
+            self.body_error = TransportError(str(exc), request_sent=True)
+        pieces = self.reader.pieces
+        if pieces is not None and len(pieces) >= STREAM_PIECES and not self.reading_paused:
+            t = self.transport
+            if t is not None and not t.is_closing():
+                t.pause_reading()  # the reader is behind: let TCP push back on the server
+                self.reading_paused = True
+        self._wake_body()
+
+    def _wake_body(self) -> None:
+        b = self.body_waiter
+        if b is not None and not b.done():
+            b.set_result(None)
+
+    def take_pieces(self) -> List[bytes]:
+        """A streamed reply's body bytes received so far (reading resumes if it was paused)."""
+        pieces = self.reader.take_pieces()
+        if self.reading_paused:
+            self.reading_paused = False
+            t = self.transport
+            if t is not None and not t.is_closing():
+                t.resume_reading()
+        return pieces
 
     def _reply_at_eof(self) -> None:
         """The peer closed: a reply framed by the close completes; a cut one fails the waiter."""
@@ -69,9 +113,15 @@ class AsyncConnection(asyncio.Protocol):
         if w is not None and not w.done():
             try:
                 self.reader.feed_eof()
-                w.set_result(self.reader.take_reply())
+                w.set_result(self.reader.reply() if self.streaming else self.reader.take_reply())
             except ProtocolError as exc:
                 w.set_exception(TransportError(str(exc), request_sent=True))
+        elif w is not None and self.streaming and not self.reader.done:
+            try:
+                self.reader.feed_eof()
+            except ProtocolError as exc:
+                self.body_error = TransportError(str(exc), request_sent=True)
+            self._wake_body()
 
     def eof_received(self) -> Optional[bool]:
         self.stale = True
@@ -104,6 +154,26 @@ class AsyncConnection(asyncio.Protocol):
             self.reader.reset()
         self.waiter = loop.create_future()
         return self.waiter
+
+    def begin_any(self, *, stream: bool, no_body: bool, max_body: Optional[int]) -> asyncio.Future:
+        """Start an exchange of any request: the future of its reply, or with ``stream`` of
+        its head (the body then comes in ``take_pieces``; ``body_waiter`` wakes on more)."""
+        self.reader.reset()
+        self.reader.configure(max_body=max_body, stream=stream, no_body=no_body)
+        self.streaming = stream
+        self.body_error = None
+        self.waiter = asyncio.get_running_loop().create_future()
+        return self.waiter
+
+    def end_stream(self) -> None:
+        """The streamed reply is done with (read whole, or dropped)."""
+        self.streaming = False
+        self.body_waiter = None
+        if self.reading_paused:
+            self.reading_paused = False
+            t = self.transport
+            if t is not None and not t.is_closing():
+                t.resume_reading()
 
     def write(self, data: Any) -> None:
         if self.lost or self.transport is None or self.transport.is_closing():
@@ -159,7 +229,12 @@ def _no_progress(fut: asyncio.Future) -> None:
 
 
 class AsyncPool:
-    """Idle connections per (scheme, host, port) on one event loop, at most ``maxsize`` each."""
+    """Idle connections per (scheme, host, port) on one event loop, at most ``maxsize`` each.
+
+    It also bounds the wait for replies: ``watch(conn, wait)`` gives the connection's reply
+    ``wait`` seconds; one timer for the whole pool (not one per request) fires at the earliest
+    deadline, fails every reply that is late with ``TimeoutError`` and is set again for the
+    next deadline. ``unwatch`` when the wait is over (reply, error or cancellation)."""
 
     def __init__(self, *, maxsize: int, ssl_context_factory: Any, idle_timeout: float = 50.0) -> None:
         self.maxsize = maxsize
@@ -168,6 +243,41 @@ class AsyncPool:
         self._idle: Dict[Tuple[str, str, int], List[AsyncConnection]] = {}
         self.closed = False
         self.connections_opened = 0
+        self._watched: Dict[AsyncConnection, float] = {}  # connection -> wait; its deadline on it
+        self._sweep_at = 0.0                               # when the timer fires (0: no timer)
+        self._sweep_handle: Optional[asyncio.TimerHandle] = None
+
+    # ---- reply deadlines
+    def watch(self, conn: AsyncConnection, wait: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = conn.deadline = loop.time() + wait
+        self._watched[conn] = wait
+        at = self._sweep_at
+        if not at or deadline < at:
+            if self._sweep_handle is not None:
+                self._sweep_handle.cancel()
+            self._sweep_at = deadline
+            self._sweep_handle = loop.call_at(deadline, self._sweep, loop)
+
+    def unwatch(self, conn: AsyncConnection) -> None:
+        self._watched.pop(conn, None)
+
+    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._sweep_at, self._sweep_handle = 0.0, None
+        now = loop.time()
+        nxt = 0.0
+        for conn, wait in list(self._watched.items()):
+            w = conn.waiter
+            if w is None or w.done():
+                del self._watched[conn]
+            elif conn.deadline <= now:
+                del self._watched[conn]
+                w.set_exception(TimeoutError(f"no complete reply within {wait}s", request_sent=True))
+            elif not nxt or conn.deadline < nxt:
+                nxt = conn.deadline
+        if nxt:
+            self._sweep_at = nxt
+            self._sweep_handle = loop.call_at(nxt, self._sweep, loop)
 
     def take_idle(self, key: Tuple[str, str, int]) -> Optional[AsyncConnection]:
         idle = self._idle.get(key)
@@ -221,6 +331,8 @@ class AsyncPool:
 
     def release(self, conn: AsyncConnection) -> None:
         conn.waiter = None
+        if conn.streaming:
+            conn.end_stream()
         conn.uses += 1
         conn.idle_since = _monotonic()
         if self.closed or conn.stale or conn.lost:
@@ -237,6 +349,9 @@ class AsyncPool:
 
     def close(self) -> None:
         self.closed = True
+        if self._sweep_handle is not None and not self._watched:  # else replies still awaited
+            self._sweep_handle.cancel()
+            self._sweep_at, self._sweep_handle = 0.0, None
         conns = [c for idle in self._idle.values() for c in idle]
         self._idle.clear()
         for c in conns:

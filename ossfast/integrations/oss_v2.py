@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as _dt
-import functools
 import http
 import re
 import threading
@@ -991,50 +990,50 @@ class HttpResponse(_types.HttpResponse):
 
 
 class AsyncHttpClient(_types.AsyncHttpClient):
-    """alibabacloud-oss-v2's ``AsyncHttpClient`` over ossfast's transport:
+    """alibabacloud-oss-v2's ``AsyncHttpClient`` over ossfast's asyncio driver:
     ``oss.Config(..., http_client=fast_v2.AsyncHttpClient())`` for ``oss.aio.AsyncClient``.
 
-    Interim: ossfast's native asyncio driver (``ossfast/_async/``) has not landed yet, so
-    this runs :class:`HttpClient` in worker threads (``max_connections`` of them): ``send``
-    waits for the exchange in one, a streamed body is read chunk by chunk through them, and
-    the event loop never blocks. A cancelled ``send`` closes the reply when its thread is
-    done. Same keywords, replies and exceptions as :class:`HttpClient`, and the same wire
-    bytes: an async iterable body (the SDK's CRC tee) is awaited piece by piece on the loop
-    and goes with a Content-Length when it has a ``len()`` (aiohttp, the SDK's default,
-    sends those chunked; OSS takes both).
+    Same keywords, replies, exceptions and wire bytes as :class:`HttpClient`, on the running
+    event loop: its own connection pool there (``ossfast/_async/``), no worker thread for
+    buffer bodies or replies (a regular file body is read in the loop's default executor).
+    ``send(request, stream=True)`` gives a reply whose body is read as it arrives. An async
+    iterable body (the SDK's CRC tee) is awaited piece by piece and goes with a
+    Content-Length when it has a ``len()`` (aiohttp, the SDK's default, sends those
+    chunked; OSS takes both); without one it goes chunked. A cancelled ``send`` aborts its
+    connection (a cut body never looks complete to the server). Use one instance on one
+    event loop at a time (another loop gets a new pool).
     """
 
     def __init__(self, **kwargs: Any) -> None:
-        self._sync = HttpClient(**kwargs)
-        self._workers = self._sync._max_connections
-        self._executor: Any = None
-        self._lock = threading.Lock()
+        self._sync = HttpClient(**kwargs)  # the keywords, timeouts and TLS settings; no I/O
+        self._apool: Any = None
+        self._loop: Any = None
 
     def __repr__(self) -> str:
-        return f"ossfast.integrations.oss_v2.AsyncHttpClient(max_connections={self._workers})"
+        return f"ossfast.integrations.oss_v2.AsyncHttpClient(max_connections={self._sync._max_connections})"
 
     def _pool(self) -> Any:
-        ex = self._executor
-        if ex is None:
-            with self._lock:
-                ex = self._executor
-                if ex is None:
-                    from concurrent.futures import ThreadPoolExecutor
+        loop = asyncio.get_running_loop()
+        pool = self._apool
+        if pool is None or self._loop is not loop or pool.closed:
+            from .._async.connection import AsyncPool
 
-                    ex = self._executor = ThreadPoolExecutor(max_workers=self._workers,
-                                                             thread_name_prefix="ossfast-v2")
-        return ex
+            if pool is not None:
+                pool.close()
+            tls = self._sync.open()  # only its TLS context is used: the verify rules are HttpClient's
+            pool = self._apool = AsyncPool(maxsize=self._sync._max_connections,
+                                           ssl_context_factory=tls.ssl_context)
+            self._loop = loop
+        return pool
 
     async def open(self) -> None:
-        self._sync.open()
         self._pool()
 
     async def close(self) -> None:
-        with self._lock:
-            ex, self._executor = self._executor, None
+        pool, self._apool = self._apool, None
+        if pool is not None:
+            pool.close()
         self._sync.close()
-        if ex is not None:
-            ex.shutdown(wait=False)
 
     async def __aenter__(self) -> "AsyncHttpClient":
         await self.open()
@@ -1044,115 +1043,111 @@ class AsyncHttpClient(_types.AsyncHttpClient):
         await self.close()
 
     async def send(self, request: Any, **kwargs: Any) -> "AsyncHttpResponse":
-        body = request.body
-        if hasattr(body, "__aiter__"):  # the SDK's CRC tee, or the caller's: awaited on this loop
-            body = _AsyncBody(body, asyncio.get_running_loop())
-        resp = await _in_thread(self._pool(), self._sync._send, request, body, kwargs)
-        return AsyncHttpResponse(resp, self._pool())
+        from .._async.request import request as _arequest
 
-
-class _AsyncBody:
-    """An async iterable body as the sync iterator the worker thread sends: its items are
-    awaited on the event loop (which is free: it waits for the worker), up to ``BATCH``
-    bytes of them per trip between the threads. Its length is the body's ``len()`` when it
-    has one (the SDK's tees do), so it goes with a Content-Length as HttpClient sends it;
-    otherwise chunked."""
-
-    BATCH = 1024 * 1024
-
-    def __init__(self, body: Any, loop: Any) -> None:
-        self._ait = body.__aiter__()
-        self._loop = loop
-        self._len = len(body) if hasattr(body, "__len__") else None
-        self._ready: List[Any] = []
-        self._ended = False
-
-    def __len__(self) -> int:
-        if self._len is None:
-            raise TypeError("length unknown")
-        return self._len
-
-    def __iter__(self) -> "_AsyncBody":
-        return self
-
-    async def _pull(self) -> List[Any]:
-        got: List[Any] = []
-        n = 0
+        pool = self._pool()
+        sync = self._sync
+        connect = kwargs.pop("connect_timeout", None) or sync._connect_timeout
+        read = kwargs.pop("readwrite_timeout", None) or sync._read_timeout
+        stream = bool(kwargs.pop("stream", False))
+        method = request.method
         try:
-            while n < self.BATCH:
-                item = await self._ait.__anext__()
-                got.append(item)
-                n += len(item)
-        except StopAsyncIteration:
-            self._ended = True
-        return got
-
-    def __next__(self) -> Any:
-        if not self._ready:
-            if self._ended:
-                raise StopIteration
-            self._ready = asyncio.run_coroutine_threadsafe(self._pull(), self._loop).result()
-            self._ready.reverse()
-            if not self._ready:
-                raise StopIteration
-        return self._ready.pop()
-
-
-async def _in_thread(executor: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """``fn(*args, **kwargs)`` in ``executor``; a reply it makes after the caller was
-    cancelled is closed."""
-    fut = executor.submit(fn, *args, **kwargs)
-    try:
-        return await asyncio.wrap_future(fut)
-    except asyncio.CancelledError:
-        def _drop(f: Any) -> None:
-            if not f.cancelled() and f.exception() is None:
-                close = getattr(f.result(), "close", None)
-                if close is not None:
-                    close()
-
-        fut.add_done_callback(_drop)
-        raise
+            key, host, target = _http.split_url(request.url)
+            hdrs = [("Host", host)]
+            declared = None
+            for name, value in _http.header_pairs(request.headers):
+                if len(name) == 14 and name.lower() == "content-length":
+                    declared = value  # the transport writes the one Content-Length line
+                else:
+                    hdrs.append((name, value))
+            body = request.body
+            if body is not None and hasattr(body, "__aiter__"):
+                length = len(body) if hasattr(body, "__len__") else None
+                if length is None:
+                    data, chunked = body, True
+                elif length <= _http.SMALL_BODY:  # read now: head and body in one write
+                    data, length, chunked = _http.frame(method, await _collect(body, length), hdrs)
+                else:
+                    data, chunked = body, False
+            else:
+                data, length, chunked = _http.frame(method, body, hdrs)
+            if declared is not None:  # as HttpClient (_http.send): the body's own length wins
+                data, length, chunked = _http._declared(declared, data, length, chunked)
+            reply = await _arequest(pool, key, sync._timeout(connect, read), method, target, hdrs, data,
+                                    content_length=length, stream=stream, chunked=chunked)
+        except InvalidRequestError as exc:  # a body that is not what it says: not worth a retry
+            err = _exceptions.ParamInvalidError(field=str(exc))
+            raise err from exc
+        except (TransportError, ValueError) as exc:  # ValueError: CR/LF in a header (requests: RequestError)
+            raise _transport_error(exc) from exc
+        return AsyncHttpResponse(request, reply, stream, sync._block_size)
 
 
-_END = object()
+async def _collect(body: Any, length: int) -> bytes:
+    """A small async iterable body read whole; it must give exactly ``length`` bytes."""
+    parts = []
+    n = 0
+    async for piece in body:
+        if isinstance(piece, str):
+            piece = piece.encode("utf-8")
+        parts.append(piece)
+        n += memoryview(piece).nbytes
+        if n > length:
+            break
+    if n != length:
+        raise InvalidRequestError(f"body: {n if n <= length else 'more than ' + str(length)} bytes "
+                                  f"where its length says {length}", field="body")
+    return b"".join(parts)
 
 
 class AsyncHttpResponse(_types.AsyncHttpResponse):
-    """A reply through :class:`AsyncHttpClient`: the SDK's ``AsyncHttpResponse``, reading the
-    body of a :class:`HttpResponse` in worker threads."""
+    """A reply through :class:`AsyncHttpClient`: the SDK's ``AsyncHttpResponse``."""
 
-    def __init__(self, sync: HttpResponse, executor: Any) -> None:
-        self._sync = sync
-        self._executor = executor
+    def __init__(self, request: Any, reply: Any, stream: bool, block_size: int) -> None:
+        self._request = request
+        self._status = reply.status
+        self._headers = _http.reply_headers(reply.raw_headers, _CaseInsensitiveDict)
+        self._block_size = block_size
+        if stream:
+            self._reply = reply
+            self._content: Any = None
+            self._closed = False
+            self._consumed = False
+        else:
+            self._reply = None
+            self._content = reply.body
+            self._closed = True
+            self._consumed = True
 
     @property
     def request(self) -> Any:
-        return self._sync.request
+        return self._request
 
     @property
     def status_code(self) -> int:
-        return self._sync.status_code
+        return self._status
 
     @property
     def headers(self) -> Any:
-        return self._sync.headers
+        return self._headers
 
     @property
     def reason(self) -> str:
-        return self._sync.reason
+        return _http.reason(self._status)
 
     @property
     def is_closed(self) -> bool:
-        return self._sync.is_closed
+        return self._closed
 
     @property
     def is_stream_consumed(self) -> bool:
-        return self._sync.is_stream_consumed
+        return self._consumed
 
     @property
     def content(self) -> bytes:
-        return self._sync.content
+        if self._content is None:
+            raise _exceptions.ResponseNotReadError()
+        return self._content
 
     def __repr__(self) -> str:
         return f"<AsyncHttpResponse: {self.status_code} {self.reason}>"
@@ -1163,29 +1158,54 @@ class AsyncHttpResponse(_types.AsyncHttpResponse):
     async def __aexit__(self, *exc: Any) -> None:
         await self.close()
 
-    async def read(self) -> bytes:
-        if self._sync._content is not None:
-            return self._sync.read()
-        return await _in_thread(self._executor, self._sync.read)
+    def _close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            reply, self._reply = self._reply, None
+            if reply is not None:
+                reply.close()
 
     async def close(self) -> None:
-        self._sync.close()  # closing a socket does not block
+        self._close()
+
+    async def read(self) -> bytes:
+        if self._content is None:
+            reply = self._reply
+            if reply is None:
+                raise _exceptions.StreamClosedError()
+            try:
+                self._content = await reply.read()
+            except TransportError as exc:
+                self._close()
+                raise _transport_error(exc) from exc
+        self._consumed = True
+        self._close()
+        return self._content
 
     async def iter_bytes(self, **kwargs: Any) -> Any:
-        it = self._sync.iter_bytes(**kwargs)
-        if self._sync._content is not None:
-            for piece in it:
-                yield piece
+        """The body: a streamed reply's pieces as they arrive (not cut to ``block_size``); a
+        reply read whole in ``block_size`` pieces."""
+        block_size = kwargs.pop("block_size", None) or self._block_size
+        content = self._content
+        if content is not None:
+            for i in range(0, len(content), block_size):
+                yield content[i:i + block_size]
             return
-        step = functools.partial(next, it, _END)
+        reply = self._reply
+        if reply is None:
+            raise _exceptions.StreamClosedError()
+        self._consumed = True
         try:
             while True:
-                piece = await _in_thread(self._executor, step)
-                if piece is _END:
+                try:
+                    piece = await reply.read_some()
+                except TransportError as exc:
+                    raise _transport_error(exc) from exc
+                if not piece:
                     return
                 yield piece
         finally:
-            self._sync.close()
+            self._close()
 
 
 __all__ = ["HttpClient", "HttpResponse", "AsyncHttpClient", "AsyncHttpResponse", "SignerV1", "SignerV4", "write_get_object_response", "async_write_get_object_response",

@@ -1,0 +1,66 @@
+"""oss_v2.AsyncHttpClient on the native asyncio driver: what it shares with HttpClient's
+framing (a Content-Length the SDK put in its headers goes once) and that it asks for no worker
+thread for buffer bodies and replies."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+pytest.importorskip("alibabacloud_oss_v2")
+
+from alibabacloud_oss_v2 import exceptions as sdk_exc  # noqa: E402
+from alibabacloud_oss_v2.types import HttpRequest  # noqa: E402
+
+from ossfast.integrations import oss_v2 as fast_v2  # noqa: E402
+
+
+async def _agen(*pieces):
+    for p in pieces:
+        await asyncio.sleep(0)
+        yield p
+
+
+def test_a_content_length_in_the_headers_goes_once(recording_server):
+    url = recording_server.url + "/bkt/k"
+
+    async def main():
+        http = fast_v2.AsyncHttpClient()
+        try:
+            r = await http.send(HttpRequest("PUT", url, headers={"Content-Length": "5"}, body=b"hello"))
+            assert r.status_code == 200
+            await http.send(HttpRequest("PUT", url, headers={"content-length": "5"},
+                                        body=_agen(b"ab", b"cde")))  # no len(): goes with the declared one
+            for headers in ({"Content-Length": "101"}, {"content-length": "-1"}, {"Content-Length": "5x"}):
+                with pytest.raises(sdk_exc.ParamInvalidError):
+                    await http.send(HttpRequest("PUT", url, headers=headers))
+            await http.send(HttpRequest("PUT", url, headers={"Content-Length": "0"}))
+        finally:
+            await http.close()
+
+    asyncio.run(main())
+    a, b, c = recording_server.wait_for(3)
+    assert [v for k, v in a.headers if k.lower() == b"content-length"] == [b"5"] and a.body == b"hello"
+    assert (b.header("Content-Length"), b.header("Transfer-Encoding"), b.body) == ("5", None, b"abcde")
+    assert c.header("Content-Length") == "0" and len(recording_server.requests) == 3
+
+
+def test_no_thread_for_buffer_bodies_and_replies(recording_server):
+    url = recording_server.url + "/bkt/k"
+
+    async def main():
+        loop = asyncio.get_running_loop()
+
+        def no_threads(*a, **k):
+            raise AssertionError("a worker thread was asked for")
+
+        loop.run_in_executor = no_threads
+        async with fast_v2.AsyncHttpClient() as http:
+            rs = await asyncio.gather(*[http.send(HttpRequest("PUT", url, body=b"x" * 1000)) for _ in range(16)])
+            g = await http.send(HttpRequest("GET", url), stream=True)
+            body = await g.read()
+        return rs, body
+
+    rs, body = asyncio.run(main())  # (the loopback server's own threads serve the connections)
+    assert {r.status_code for r in rs} == {200} and body == b""
+    assert len(recording_server.wait_for(17)) == 17
