@@ -141,6 +141,14 @@ class FileBody(Body):
         self.replayable = seekable
         self.readinto = getattr(fobj, "readinto", None)
 
+    def seek_past(self) -> None:
+        """Leave the file positioned after the bytes sent (what a read would have done), when
+        the body was sent by position (pread, sendfile) rather than by reading it."""
+        try:
+            self.fobj.seek(self.start + self.length)
+        except (OSError, ValueError, AttributeError):
+            pass
+
     def rewind(self) -> None:
         self.fobj.seek(self.start)
 

@@ -31,12 +31,11 @@ import socket
 import time
 from typing import Any, Callable, Optional, Tuple, Union
 
-from .. import _policy
+from .. import _outcome, _policy
 from .. import body as _body
-from .. import transport as _transport
 from .._backend import impl
 from .. import request as _request
-from .._sync.client import _FAST_BODY, _FAST_STATUS, _MAX_TOKEN
+from .._sync.client import _FAST_BODY
 from ..client import (Client, Result, _AttemptFailed, judge_reply,
                       parse_error)
 from ..errors import InvalidRequestError
@@ -193,26 +192,17 @@ class AsyncClient:
             # The common case as the blocking client's fast path: the head built and signed in
             # one C call, head and body in one write on an idle pooled connection. Anything
             # unusual (and any error) goes the general way, which says what is wrong.
-            b = self._builder
-            lane = (b._keys if b._provider is None else b._keys_now()).lanes.get(route)
-            if (lane is not None and type(status) is int and status in _FAST_STATUS
-                    and type(token) is str and len(token) <= _MAX_TOKEN):
-                try:
-                    if (accept_ranges is None and cache_control is None and content_disposition is None
-                            and content_encoding is None and content_language is None
-                            and content_type is None and etag is None and expires is None
-                            and last_modified is None):
-                        fwd = b""
-                    else:
-                        fwd = _request.fwd_values((
-                            accept_ranges, cache_control, content_disposition, content_encoding,
-                            content_language, None, content_type, etag, expires, last_modified))
-                    head, crc = lane[2](token.encode("ascii"), status, body, fwd)
-                except (UnicodeEncodeError, InvalidRequestError):
-                    pass
-                else:
-                    if len(head) <= _request.MAX_HEAD:
-                        return await self._send_small(route, status, head, body, crc)
+            if (accept_ranges is None and cache_control is None and content_disposition is None
+                    and content_encoding is None and content_language is None
+                    and content_type is None and etag is None and expires is None
+                    and last_modified is None):
+                made = self._builder._small_head(route, token, status, body, None)
+            else:
+                made = self._builder._small_head(route, token, status, body, (
+                    accept_ranges, cache_control, content_disposition, content_encoding,
+                    content_language, None, content_type, etag, expires, last_modified))
+            if made is not None:
+                return await self._send_small(route, status, made[0], body, made[1])
         abody = None
         if hasattr(body, "__aiter__"):
             if content_length is None:
@@ -280,7 +270,7 @@ class AsyncClient:
             conn.close()
         prepared = _small_request(route, status, head, data, crc)
         try:
-            return judge_reply(resp, prepared, _transport.SendOutcome.whole(len(head), len(data), crc),
+            return judge_reply(resp, prepared, _outcome.SendOutcome.whole(len(head), len(data), crc),
                                start, 0, True)
         except _AttemptFailed as exc:
             return await self._send_general(prepared, None, start, exc)
@@ -328,7 +318,7 @@ class AsyncClient:
         try:
             conn, reused = await self._pool.acquire(key, self._timeout.connect)
         except TransportError as exc:
-            from ..transport import CertificateError
+            from ..errors import CertificateError
 
             raise _AttemptFailed(exc, _policy.Attempt(
                 connected=False, certificate_rejected=isinstance(exc, CertificateError),
@@ -384,19 +374,19 @@ class AsyncClient:
 
     @staticmethod
     async def _write(conn: AsyncConnection, prepared: Any,
-                     progress: Optional[Callable[[int, int], Any]], wait: float) -> _transport.SendOutcome:
+                     progress: Optional[Callable[[int, int], Any]], wait: float) -> _outcome.SendOutcome:
         """Write head and body; the CRC-64 of the body on the way. TransportError on failure."""
-        out = _transport.SendOutcome()
+        out = _outcome.SendOutcome()
         body = prepared.body
         total = body.length
-        tick = _transport._Progress(progress, total) if progress is not None and total else None
+        tick = _outcome.Progress(progress, total) if progress is not None and total else None
         loop = asyncio.get_running_loop()
         crc_fut: Optional[asyncio.Future] = None
         try:
             if isinstance(body, _AsyncIterBody):
                 first = await body.first()  # a bad first item costs no byte on the wire
             crc = 0
-            if type(body) is _body.MemoryBody and total + len(prepared.head) <= _transport.SMALL_BODY:
+            if type(body) is _body.MemoryBody and total + len(prepared.head) <= _outcome.SMALL_BODY:
                 # Head and a small body in one write (one send, one TCP segment or TLS record).
                 conn.write(prepared.head + body.view if total else prepared.head)
                 out.head_sent = len(prepared.head)
@@ -475,7 +465,7 @@ class AsyncClient:
         return out
 
     @staticmethod
-    async def _send_file(conn: AsyncConnection, body: _body.FileBody, out: _transport.SendOutcome,
+    async def _send_file(conn: AsyncConnection, body: _body.FileBody, out: _outcome.SendOutcome,
                          tick: Any, wait: float, loop: asyncio.AbstractEventLoop) -> int:
         """A regular file in FILE_PIECE pieces, through two reused buffers: a worker thread
         preads (and hashes) the next piece into one while the loop writes the other. A buffer
@@ -520,7 +510,7 @@ class AsyncClient:
             conn.transport.set_write_buffer_limits()
         for v in views:
             v.release()
-        _transport._seek_past(body)
+        body.seek_past()
         return crc if digest else body.crc
 
     @staticmethod

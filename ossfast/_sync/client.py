@@ -262,27 +262,18 @@ class Client:
                 data, fpos = _small_file(body)
             else:
                 data = None
-            lane = (self._keys if self._provider is None else self._keys_now()).lanes.get(route) \
-                if type(route) is str and data is not None else None
-            if (lane is not None and type(status) is int and status in _FAST_STATUS
-                    and type(token) is str and len(token) <= _MAX_TOKEN):
-                try:
-                    if (accept_ranges is None and cache_control is None and content_disposition is None
-                            and content_encoding is None and content_language is None
-                            and content_type is None and etag is None and expires is None
-                            and last_modified is None):
-                        fwd = b""
-                    else:
-                        fwd = _request.fwd_values((
-                            accept_ranges, cache_control, content_disposition, content_encoding,
-                            content_language, None, content_type, etag, expires, last_modified))
-                    head, crc = lane[2](token.encode("ascii"), status, data, fwd)
-                except (UnicodeEncodeError, InvalidRequestError):
-                    pass
+            if data is not None and type(route) is str:
+                if (accept_ranges is None and cache_control is None and content_disposition is None
+                        and content_encoding is None and content_language is None
+                        and content_type is None and etag is None and expires is None
+                        and last_modified is None):
+                    made = self._small_head(route, token, status, data, None)
                 else:
-                    if len(head) <= _request.MAX_HEAD:
-                        assert data is not None
-                        return self._send_small(route, status, head, data, crc)
+                    made = self._small_head(route, token, status, data, (
+                        accept_ranges, cache_control, content_disposition, content_encoding,
+                        content_language, None, content_type, etag, expires, last_modified))
+                if made is not None:
+                    return self._send_small(route, status, made[0], data, made[1])
             if fpos >= 0:  # read for nothing: the general path takes the file from where it was
                 body.seek(fpos)
         return self.send(self.prepare(
@@ -291,6 +282,23 @@ class Client:
             content_language=content_language, content_range=content_range, content_type=content_type,
             etag=etag, expires=expires, last_modified=last_modified, headers=headers,
             content_length=content_length, content_md5=content_md5, progress=progress), progress)
+
+    def _small_head(self, route: str, token: Any, status: Any, data: bytes,
+                    fwd: Optional[Tuple[Any, ...]]) -> Optional[Tuple[bytes, int]]:
+        """The fast path's head, for both drivers: ``(head, CRC-64 of data)`` built and signed
+        in one C call for a route seen before, or None when the request is not the common case
+        or anything in it is wrong (the general path then says what, in prepare()'s order).
+        ``fwd``: the ten forwarded values in FWD_HEADERS order, or None when all are absent."""
+        lane = (self._keys if self._provider is None else self._keys_now()).lanes.get(route)
+        if (lane is None or type(status) is not int or status not in _FAST_STATUS
+                or type(token) is not str or len(token) > _MAX_TOKEN):
+            return None
+        try:
+            made = lane[2](token.encode("ascii"), status, data,
+                           b"" if fwd is None else _request.fwd_values(fwd))
+        except (UnicodeEncodeError, InvalidRequestError):
+            return None
+        return made if len(made[0]) <= _request.MAX_HEAD else None
 
     def send(self, prepared: _request.PreparedRequest,
              progress: Optional[Callable[[int, int], Any]] = None) -> Result:

@@ -197,7 +197,7 @@ class Connection:
                 # A small regular file: one pread, then sent and hashed as a memory body (head
                 # and body in one sendmsg, one C call for the CRC; no thread, no sendfile).
                 self._write_memory(head, memoryview(_read_small_file(body)), out, tick, body.crc, wait, 0)
-                _seek_past(body)
+                body.seek_past()
             else:
                 self.write_all(head, wait)
                 out.head_sent = len(head)
@@ -578,13 +578,6 @@ def _read_small_file(body: _body.FileBody) -> bytes:
     return data
 
 
-def _seek_past(body: _body.FileBody) -> None:
-    try:
-        body.fobj.seek(body.start + body.length)
-    except (OSError, ValueError, AttributeError):
-        pass
-
-
 def _sendfile_all(sock: socket.socket, fd: int, off: int, n: int, out: SendOutcome, wait: float) -> None:
     """sendfile ``n`` bytes from ``off`` on a non-blocking socket, under the no-progress rule."""
     sfd = sock.fileno()
@@ -646,7 +639,7 @@ def _send_file_plain(conn: Connection, body: _body.FileBody, out: SendOutcome,
         finally:
             mv.release()
         out.crc64 = crc
-    _seek_past(body)
+    body.seek_past()
 
 
 # ------------------------------------------------------------------ replies
