@@ -61,3 +61,13 @@ def retry_reason(attempt: Attempt, *, replayable: bool, retries_made: int, total
     if attempt.send_failed and attempt.reused and (replayable or not attempt.request_sent):
         return f"stale pooled connection: {attempt.detail}"
     return None
+
+
+_NO_STATUSES: frozenset = frozenset()
+
+
+def retry_request(attempt: Attempt, *, replayable: bool, retries_made: int) -> bool:
+    """The rule of ``request()`` (any HTTP request, both drivers): at most one retry, for a
+    failure that :func:`retry_reason` allows; no status is retried (the caller judges it)."""
+    return retry_reason(attempt, replayable=replayable, retries_made=retries_made, total=1,
+                        statuses=_NO_STATUSES) is not None

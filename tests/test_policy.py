@@ -1,7 +1,7 @@
 """The retry decision (ossfast._policy) without sockets: one table of facts and outcomes."""
 import pytest
 
-from ossfast._policy import Attempt, retry_reason
+from ossfast._policy import Attempt, retry_reason, retry_request
 
 S = frozenset({500, 502, 503, 504})
 CONNECT = Attempt(connected=False, detail="cannot connect to h:1: Connection refused")
@@ -51,3 +51,12 @@ def test_statuses_come_from_the_policy():
     assert retry_reason(REPLY_501, replayable=True, retries_made=0, total=1,
                         statuses=frozenset({501})) == "server answered 501"
     assert retry_reason(REPLY_503, replayable=True, retries_made=0, total=1, statuses=frozenset()) is None
+
+
+@pytest.mark.parametrize("facts,replayable,expected", CASES)
+def test_request_rule_is_one_retry_and_no_status(facts, replayable, expected):
+    """request()'s rule: what retry_reason allows, once, and never for a status alone."""
+    by_status = bool(facts.status)  # an answer, early or not: request() hands it to the caller
+    assert retry_request(facts, replayable=replayable, retries_made=0) == (
+        expected is not None and not by_status)
+    assert retry_request(facts, replayable=replayable, retries_made=1) is False

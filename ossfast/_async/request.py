@@ -22,7 +22,7 @@ from typing import Any, AsyncIterator, List, Optional, Tuple, Union
 
 from .. import body as _body
 from .._http11 import Reply, request_head
-from .._policy import Attempt, retry_reason
+from .._policy import Attempt, retry_request
 from ..errors import CertificateError, InvalidRequestError, TimeoutError, TransportError
 from .connection import AsyncConnection, AsyncPool, ConnectionLost
 
@@ -71,8 +71,7 @@ async def request(pool: AsyncPool, key: Tuple[str, str, int], timeout: Any, meth
             except TransportError as exc:
                 facts = Attempt(False, certificate_rejected=isinstance(exc, CertificateError),
                                 client_closed=pool.closed, detail=str(exc))
-                if retry_reason(facts, replayable=True, retries_made=retries, total=1,
-                                statuses=frozenset()) is None:
+                if not retry_request(facts, replayable=True, retries_made=retries):
                     raise
                 retries += 1
                 continue
@@ -84,8 +83,7 @@ async def request(pool: AsyncPool, key: Tuple[str, str, int], timeout: Any, meth
                     conn.close(abort=True)
                     facts = Attempt(True, reused, exc.request_sent, True, detail=str(exc))
                     replayable = b is None or b.replayable
-                    if retry_reason(facts, replayable=replayable, retries_made=retries, total=1,
-                                    statuses=frozenset()) is None:
+                    if not retry_request(facts, replayable=replayable, retries_made=retries):
                         raise
                     retries += 1
                     if b is not None and b.replayable:
@@ -97,13 +95,7 @@ async def request(pool: AsyncPool, key: Tuple[str, str, int], timeout: Any, meth
                 if not fut.done():
                     fut.cancel()
                 raise
-            if stream:
-                return AsyncStreamedReply(pool, conn, resp, wait)
-            if resp.keep_alive and not conn.stale:
-                pool.release(conn)
-            else:
-                conn.close()
-            return resp
+            return _deliver(pool, conn, resp, stream, wait)
     finally:
         if b is not None:
             b.close()
@@ -176,6 +168,13 @@ async def _send_chunked(pool: AsyncPool, key: Tuple[str, str, int], timeout: Any
         if not fut.done():
             fut.cancel()
         raise
+    return _deliver(pool, conn, resp, stream, wait)
+
+
+def _deliver(pool: AsyncPool, conn: AsyncConnection, resp: Reply, stream: bool,
+             wait: float) -> Union[Reply, "AsyncStreamedReply"]:
+    """A reply read: streamed (the connection goes with it), or whole (the connection back to
+    the pool when it may carry another request, else closed)."""
     if stream:
         return AsyncStreamedReply(pool, conn, resp, wait)
     if resp.keep_alive and not conn.stale:

@@ -802,7 +802,7 @@ def request(pool: "Pool", key: Tuple[str, str, int], timeout: Timeout, method: s
         hdrs.append(("Content-Length", str(b.length if b is not None else 0)))
     head = request_head(method, target, hdrs)
     no_body = method == "HEAD"
-    from .._policy import Attempt, retry_reason
+    from .._policy import Attempt, retry_request
 
     try:
         retries = 0
@@ -812,8 +812,7 @@ def request(pool: "Pool", key: Tuple[str, str, int], timeout: Timeout, method: s
             except TransportError as exc:
                 facts = Attempt(False, certificate_rejected=isinstance(exc, CertificateError),
                                 client_closed=pool.closed, detail=str(exc))
-                if retry_reason(facts, replayable=True, retries_made=retries, total=1,
-                                statuses=frozenset()) is None:
+                if not retry_request(facts, replayable=True, retries_made=retries):
                     raise
                 retries += 1
                 continue
@@ -826,8 +825,7 @@ def request(pool: "Pool", key: Tuple[str, str, int], timeout: Timeout, method: s
                 conn.close(abort=True)
                 facts = Attempt(True, reused, exc.request_sent, True, detail=str(exc))
                 replayable = b is None or b.replayable
-                if retry_reason(facts, replayable=replayable, retries_made=retries, total=1,
-                                statuses=frozenset()) is None:
+                if not retry_request(facts, replayable=replayable, retries_made=retries):
                     raise
                 retries += 1
                 if b is not None and b.replayable:
