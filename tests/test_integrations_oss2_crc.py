@@ -74,19 +74,19 @@ def test_a_class_put_there_by_someone_else_is_kept(no_open_sessions):
 @pytest.mark.parametrize("in_scope", [True, False])
 def test_same_values_as_oss2s_crc64(in_scope):
     rnd = random.Random(7)
-    scope = fast_oss2._scope
+    scope = fast_oss2._CRC
     for init in (0, 1, rnd.getrandbits(64), (1 << 64) - 1, -1):
         data = rnd.randbytes(rnd.randrange(1, 5000))
         theirs, ours = ORIGINAL(init), fast_oss2._ScopedCrc64(init)
         assert ours.crc == theirs.crc  # nothing fed yet
-        scope.depth = getattr(scope, "depth", 0) + (1 if in_scope else 0)
+        scope.enter(1 if in_scope else 0)
         try:
             cut = rnd.randrange(len(data))
             for piece in (data[:cut], bytearray(data[cut:cut + 3]), memoryview(data)[cut + 3:], b""):
                 theirs.update(bytes(piece))
                 ours(piece)
         finally:
-            scope.depth -= 1 if in_scope else 0
+            scope.exit(1 if in_scope else 0)
         assert ours._fast is in_scope
         assert ours.crc == theirs.crc == ours.crc64.crcValue
         assert ours.crc64.initCrc == theirs.crc64.initCrc

@@ -171,3 +171,167 @@ def test_a_wrong_crc_from_the_server_is_still_the_sdks_inconsistent_error(no_ope
         with pytest.raises(oss.exceptions.OperationError) as info:
             make_client(server.url, http).put_object(oss.PutObjectRequest(bucket=BUCKET, key="k", body=b"abc"))
     assert isinstance(info.value.unwrap(), oss.exceptions.InconsistentError)
+
+
+# ---------------------------------------------------------------- AsyncHttpClient: the scope follows the task
+
+import asyncio  # noqa: E402
+
+from alibabacloud_oss_v2 import aio as oss_aio  # noqa: E402
+from test_integrations_oss2_session import sdk_default_leaks  # noqa: E402
+from test_integrations_oss_v2_transport import NoWait  # noqa: E402
+
+
+def make_async_client(url, http_client=None):
+    cfg = oss.config.load_default()
+    cfg.credentials_provider = oss.credentials.StaticCredentialsProvider("ak", "sk")
+    cfg.region = "cn-hangzhou"
+    cfg.endpoint = url
+    cfg.retryer = NoWait()
+    if http_client is not None:
+        cfg.http_client = http_client
+    return oss_aio.AsyncClient(cfg)
+
+
+@pytest.fixture
+def started_in_task(monkeypatch):
+    """Every scoped CRC as it starts: (object, fast, the asyncio task it started in)."""
+    seen = []
+    real = _common.ScopedCrc._start
+
+    def spy(self, fast):
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:  # no running loop
+            task = None
+        seen.append((self, fast, task))
+        real(self, fast)
+
+    monkeypatch.setattr(_common.ScopedCrc, "_start", spy)
+    return seen
+
+
+def crc_of(data):
+    c = ORIGINAL(0)
+    c.write(data)
+    return c.sum64()
+
+
+def test_async_swapped_while_open_and_restored_exactly(no_open_clients):
+    async def main():
+        a = fast_v2.AsyncHttpClient()
+        assert v2_crc.Crc64 is ORIGINAL  # the pool (and the swap) come with the first use
+        await a.open()
+        assert v2_crc.Crc64 is SCOPED
+        async with fast_v2.AsyncHttpClient():
+            assert v2_crc.Crc64 is SCOPED
+        assert v2_crc.Crc64 is SCOPED  # ``a`` still holds it
+        await a.close()
+        await a.close()
+        assert v2_crc.Crc64 is ORIGINAL
+        async with fast_v2.AsyncHttpClient(fast_crc=False):
+            assert v2_crc.Crc64 is ORIGINAL
+
+    asyncio.run(main())
+
+
+def test_async_put_and_get_share_the_table_with_the_sdks_values(no_open_clients, start_server, started_in_task):
+    server = start_server(RecordingServer, responses=MiniOSS())
+    rnd = random.Random(5)
+    bodies = [rnd.randbytes(n) for n in (1, 1024, 300_000, 1_000_003)]
+
+    async def main():
+        transport = fast_v2.AsyncHttpClient()
+        await transport.open()  # the swap comes with the pool: the SDK makes its Crc64 before send
+        client = make_async_client(server.url, transport)
+        try:
+            for i, body in enumerate(bodies):
+                del started_in_task[:]
+                r = await client.put_object(oss.PutObjectRequest(bucket=BUCKET, key=f"k{i}", body=body))
+                assert r.hash_crc64 == str(crc_of(body))  # and the SDK compared its CRC with the server's
+                assert [fast for _, fast, _ in started_in_task] == [True]
+                crc = started_in_task[0][0]
+                assert crc._crc.table is SCOPE.template.table and crc.sum64() == crc_of(body)
+            # a streamed reply (the SDK's async get_object reads replies whole, which are not marked)
+            reply = await transport.send(oss.types.HttpRequest("GET", f"{server.url}/{BUCKET}/k3"), stream=True)
+            mine, copies = v2_crc.Crc64(0), v2_crc.Crc64(0)
+            async for piece in reply.iter_bytes():
+                mine.write(piece)  # the piece just handed out: this call's
+                copies.write(bytes(bytearray(piece)))  # other bytes: the SDK's own object
+            assert mine._fast is True and copies._fast is False
+            assert mine.sum64() == copies.sum64() == crc_of(bodies[3])
+        finally:
+            await client.close()
+            await transport.close()
+
+    asyncio.run(main())
+
+
+def test_async_scope_does_not_leak_into_a_task_using_aiohttp(no_open_clients, start_server, started_in_task):
+    """Our send is suspended mid-body (its CRC already started fast) while another task on
+    the same thread uploads through the SDK's default transport: that task's CRCs are the
+    SDK's own. A per-thread scope would have made them ours."""
+    server = start_server(RecordingServer, responses=MiniOSS())
+    rnd = random.Random(9)
+    head, tail, other = rnd.randbytes(70_000), rnd.randbytes(50_000), rnd.randbytes(200_000)
+
+    async def main():
+        inside, resume = asyncio.Event(), asyncio.Event()
+
+        async def body():
+            yield head
+            inside.set()  # our send is in progress, its body half sent
+            await resume.wait()
+            yield tail
+
+        transport = fast_v2.AsyncHttpClient()
+        await transport.open()
+        ours, theirs = make_async_client(server.url, transport), make_async_client(server.url)
+
+        async def their_puts():
+            await inside.wait()
+            try:
+                for i in range(3):
+                    r = await theirs.put_object(oss.PutObjectRequest(bucket=BUCKET, key=f"t{i}", body=other))
+                    assert r.hash_crc64 == str(crc_of(other))
+            finally:
+                resume.set()
+
+        try:
+            mine = asyncio.ensure_future(ours.put_object(oss.PutObjectRequest(bucket=BUCKET, key="o", body=body())))
+            await asyncio.gather(mine, their_puts())
+            assert mine.result().hash_crc64 == str(crc_of(head + tail))
+            return asyncio.current_task()
+        finally:
+            await ours.close()
+            await theirs.close()
+            await transport.close()
+
+    with sdk_default_leaks():
+        asyncio.run(main())
+    assert len(started_in_task) == 4
+    by_fast = {}
+    for crc, fast, task in started_in_task:
+        by_fast.setdefault(fast, set()).add(task)
+    assert len(by_fast[True]) == 1 and by_fast[True].isdisjoint(by_fast[False])  # (aiohttp writes in tasks of its own)
+    fast_crcs = [crc for crc, fast, _ in started_in_task if fast]
+    assert len(fast_crcs) == 1 and fast_crcs[0]._crc.table is SCOPE.template.table
+    for crc, fast, _ in started_in_task:
+        if not fast:
+            assert crc._crc.table is not SCOPE.template.table and crc.sum64() == crc_of(other)
+
+
+def test_async_fast_crc_false_keeps_the_sdks_crc_beside_a_fast_one(no_open_clients, start_server, started_in_task):
+    server = start_server(RecordingServer, responses=MiniOSS())
+
+    async def main():
+        async with fast_v2.AsyncHttpClient() as fast, fast_v2.AsyncHttpClient(fast_crc=False) as plain:
+            assert v2_crc.Crc64 is SCOPED  # swapped by ``fast``
+            clients = {plain: make_async_client(server.url, plain), fast: make_async_client(server.url, fast)}
+            for http, expected in ((plain, False), (fast, True), (plain, False)):
+                del started_in_task[:]
+                await clients[http].put_object(oss.PutObjectRequest(bucket=BUCKET, key="k", body=b"x" * 5000))
+                assert [fast for _, fast, _ in started_in_task] == [expected]
+        assert v2_crc.Crc64 is ORIGINAL  # (the SDK's AsyncClient.close would close them too)
+
+    asyncio.run(main())

@@ -1,6 +1,7 @@
 """What both SDK integrations share; imports no SDK."""
 from __future__ import annotations
 
+import contextvars
 import tempfile
 import threading
 import weakref
@@ -139,8 +140,10 @@ def has_length(data: Any) -> bool:
 # (oss2 ``Session``, v2 ``HttpClient``) made with ``fast_crc`` exists, the SDK's class is
 # replaced by a subclass (``ScopedCrc`` first in its bases) computing the same values. Each
 # instance decides when it is first fed bytes (or asked for its crcmod object): inside one
-# of those sessions' calls on this thread (``CrcScope.depth``, or the reply bytes just
-# handed out, ``CrcScope.mark``) it starts from a shared copy of the table and hashes with
+# of those sessions' calls in this thread or asyncio task (``CrcScope.enter``, a context
+# variable, so an async call's scope follows its task across awaits and never leaks into
+# another task on the same thread; or the reply bytes just handed out, ``CrcScope.mark``)
+# it starts from a shared copy of the table and hashes with
 # ossfast's ``crc64``; anywhere else it becomes exactly the SDK's own object, built by the
 # SDK's own ``__init__``, at the SDK's cost. The original class is put back when the last
 # lease is released, unless something else replaced it meanwhile.
@@ -166,39 +169,44 @@ class CrcScope:
         self.crc_attr = crc_attr
         self.original: Any = getattr(module, name)  # the SDK's class, as it was at import
         self.scoped: Any = None
-        self.local = threading.local()  # .depth: our calls in progress; .piece/.owner: reply bytes just read
+        # per thread and per asyncio task (a task runs in its own copy of the context):
+        # our calls in progress, and the reply bytes just handed out as (piece, id(owner))
+        self._depth: contextvars.ContextVar[int] = contextvars.ContextVar(f"ossfast_crc_depth_{name}", default=0)
+        self._piece: contextvars.ContextVar[Optional[Tuple[Any, int]]] = contextvars.ContextVar(
+            f"ossfast_crc_piece_{name}", default=None)
         self.users = 0
         self.template: Any = None  # a crcmod.Crc with the SDK's parameters, built once
         self.update = _native_crc64()
         self._lock = threading.Lock()
 
     def enter(self, n: int) -> None:
-        """A call of ours starts on this thread (``n`` 0: one made without fast_crc)."""
-        local = self.local
-        local.depth = getattr(local, "depth", 0) + n
+        """A call of ours starts in this thread or task (``n`` 0: one made without fast_crc).
+        An async call enters and exits in its own task, around its awaits."""
+        if n:
+            self._depth.set(self._depth.get() + n)
 
     def exit(self, n: int) -> None:
-        self.local.depth -= n
+        if n:
+            self._depth.set(self._depth.get() - n)
 
     def mark(self, piece: Any, owner: Any) -> None:
         """``piece`` (reply bytes) was just handed out by ``owner``: a CRC fed it next is ours."""
-        self.local.piece = piece
-        self.local.owner = id(owner)
+        self._piece.set((piece, id(owner)))
 
     def unmark(self, owner: Any) -> None:
-        if getattr(self.local, "owner", None) == id(owner):
-            self.local.piece = None
+        marked = self._piece.get()
+        if marked is not None and marked[1] == id(owner):
+            self._piece.set(None)
 
     def in_scope(self, data: Any) -> bool:
-        """Is a CRC fed ``data`` (None: no data yet) part of one of our calls on this thread?"""
-        local = self.local
-        if getattr(local, "depth", 0) > 0:
+        """Is a CRC fed ``data`` (None: no data yet) part of one of our calls in this thread or task?"""
+        if self._depth.get() > 0:
             return True
-        piece = getattr(local, "piece", None)
-        if piece is None or data is None:
+        marked = self._piece.get()
+        if marked is None or data is None:
             return False
-        local.piece = None  # asked once: the reference is not kept
-        return piece is data
+        self._piece.set(None)  # asked once: the reference is not kept
+        return marked[0] is data
 
     def crcmod_copy(self, init_crc: int) -> Any:
         """A crcmod.Crc as the SDK's ``__init__(init_crc)`` makes it, on the shared table."""

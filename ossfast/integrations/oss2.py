@@ -304,7 +304,6 @@ def write_get_object_response(service: Any, route: Any, token: Any, fwd_status: 
 
 _CRC = _common.CrcScope(_utils, "Crc64", "crc64")
 _OSS2_CRC64 = _CRC.original  # oss2's own class, as it was at import
-_scope = _CRC.local
 _combine_funs: Dict[int, Any] = {}
 
 

@@ -23,8 +23,8 @@ transport, for any operation: ``oss.Config(..., http_client=fast_v2.HttpClient()
 
 CRC-64: with its checks on (the default) the SDK builds crcmod's table in Python for every
 upload and download (about 300 us) and hashes at crcmod's speed (most of a 64 MiB
-put_object). While an ``HttpClient(fast_crc=True)`` (the default) is open,
-``alibabacloud_oss_v2.crc.Crc64`` is a subclass that computes the same values and, for a CRC
+put_object). While an ``HttpClient(fast_crc=True)`` or ``AsyncHttpClient(fast_crc=True)`` (the
+default) is open, ``alibabacloud_oss_v2.crc.Crc64`` is a subclass that computes the same values and, for a CRC
 fed inside that client's ``send`` (the request body) or the streamed reply pieces its
 ``iter_bytes`` gives, shares one table and hashes with ossfast's ``crc64``; anywhere else
 (the SDK's default transport in the same process, a ``fast_crc=False`` client) it is the
@@ -704,8 +704,8 @@ def _transport_error(exc: BaseException) -> Exception:
 # for every upload and download: its constructor builds crcmod's 256-entry table in Python
 # (about 300 us) and crcmod hashes at about 0.4 GB/s, most of a 64 MiB put_object. While an
 # ``HttpClient(fast_crc=True)`` exists, ``alibabacloud_oss_v2.crc.Crc64`` is ``_ScopedCrc64``,
-# a subclass computing the same values: fed inside an ``HttpClient.send`` on this thread (the
-# request body as the transport reads it) or the streamed reply bytes ``iter_bytes`` just
+# a subclass computing the same values: fed inside an ``HttpClient.send`` on this thread or an
+# ``AsyncHttpClient.send`` in this task (the request body as the transport reads it) or the streamed reply bytes ``iter_bytes`` just
 # gave, it shares one table and hashes with ossfast's ``crc64``; anywhere else (the SDK's
 # default transport, a ``fast_crc=False`` client) it is exactly the SDK's own object, built by
 # the SDK's ``__init__``. The class is put back when the last such HttpClient is closed or
@@ -1002,6 +1002,13 @@ class AsyncHttpClient(_types.AsyncHttpClient):
     chunked; OSS takes both); without one it goes chunked. A cancelled ``send`` aborts its
     connection (a cut body never looks complete to the server). Use one instance on one
     event loop at a time (another loop gets a new pool).
+
+    ``fast_crc`` (default True) as :class:`HttpClient`'s: while the client is open the SDK's
+    ``Crc64`` is the scoped subclass, and a CRC fed inside this client's ``send`` (the SDK's
+    CRC tee over the request body) or the streamed reply pieces its ``iter_bytes`` gives
+    shares one table and hashes with ossfast's ``crc64``. "Inside" follows the asyncio task
+    (a context variable), so another task on the same loop, e.g. one using the SDK's default
+    aiohttp transport, keeps the SDK's own CRC objects. ``close()`` gives the swap back.
     """
 
     def __init__(self, **kwargs: Any) -> None:
@@ -1051,6 +1058,9 @@ class AsyncHttpClient(_types.AsyncHttpClient):
         read = kwargs.pop("readwrite_timeout", None) or sync._read_timeout
         stream = bool(kwargs.pop("stream", False))
         method = request.method
+        crc, fast = sync._crc, sync._fast_crc
+        if crc is not None:
+            crc.enter(fast)  # a context variable: this task's, across the awaits below
         try:
             key, host, target = _http.split_url(request.url)
             hdrs = [("Host", host)]
@@ -1080,7 +1090,10 @@ class AsyncHttpClient(_types.AsyncHttpClient):
             raise err from exc
         except (TransportError, ValueError) as exc:  # ValueError: CR/LF in a header (requests: RequestError)
             raise _transport_error(exc) from exc
-        return AsyncHttpResponse(request, reply, stream, sync._block_size)
+        finally:
+            if crc is not None:
+                crc.exit(fast)
+        return AsyncHttpResponse(request, reply, stream, sync._block_size, crc)
 
 
 async def _collect(body: Any, length: int) -> bytes:
@@ -1103,8 +1116,9 @@ async def _collect(body: Any, length: int) -> bytes:
 class AsyncHttpResponse(_types.AsyncHttpResponse):
     """A reply through :class:`AsyncHttpClient`: the SDK's ``AsyncHttpResponse``."""
 
-    def __init__(self, request: Any, reply: Any, stream: bool, block_size: int) -> None:
+    def __init__(self, request: Any, reply: Any, stream: bool, block_size: int, crc: Any = None) -> None:
         self._request = request
+        self._crc = crc  # AsyncHttpClient(fast_crc=True): the streamed pieces are marked for the SDK's CRC
         self._status = reply.status
         self._headers = _http.reply_headers(reply.raw_headers, _CaseInsensitiveDict)
         self._block_size = block_size
@@ -1164,6 +1178,8 @@ class AsyncHttpResponse(_types.AsyncHttpResponse):
             reply, self._reply = self._reply, None
             if reply is not None:
                 reply.close()
+            if self._crc is not None:
+                self._crc.unmark(self)
 
     async def close(self) -> None:
         self._close()
@@ -1203,6 +1219,8 @@ class AsyncHttpResponse(_types.AsyncHttpResponse):
                     raise _transport_error(exc) from exc
                 if not piece:
                     return
+                if self._crc is not None:
+                    self._crc.mark(piece, self)  # a Crc64 fed this piece next (in this task) is this call's
                 yield piece
         finally:
             self._close()
