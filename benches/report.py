@@ -2,8 +2,9 @@
 
     python benches/report.py [--results build/bench] [--out BENCHMARKS.md] [--charts benchmarks]
 
-Reads ``matrix.json``, ``hashes.json``, ``import.json``, ``rss.json`` (benches/bench_matrix.py,
-bench_hashes.py, bench_import.py, bench_rss.py), ``pytest-benchmark.json`` (every other bench,
+Reads ``matrix.json``, ``hashes.json``, ``import.json``, ``rss.json``, ``async.json`` and
+``async_file.json`` (benches/bench_matrix.py, bench_hashes.py, bench_import.py, bench_rss.py,
+bench_async.py), ``pytest-benchmark.json`` (every other bench,
 ``--benchmark-json``) and ``run.json`` (start time, command; written by ``make bench``) from the
 results directory; a missing file leaves its section out. Adds the machine (CPU model, flags,
 cores, memory, kernel), the version of every contender, and the commit. Charts are PNGs drawn by
@@ -425,7 +426,8 @@ def section_rss(rs: Dict[str, Any], charts: str, rel: str) -> List[str]:
     out = ["## Peak memory for a file body", "",
            f"A {fmt_size(rs['size'])} file sent as an open file object, each contender in a fresh interpreter after "
            "one warm-up request; peak RSS (VmHWM, reset before the send) minus RSS before it; "
-           f"{n} interleaved round(s), median with min-max. Client and sink on different CPUs.", "",
+           f"{n} interleaved round(s), median with min-max; "
+           f"{_placed(rs.get('placement')) if rs.get('placement') else 'client and sink on different CPUs'}.", "",
            "| contender | peak RSS growth (MiB) | min-max | RSS before the send (MiB) | GB/s of that send |",
            "|---|---:|---:|---:|---:|"]
     items = []
@@ -437,6 +439,65 @@ def section_rss(rs: Dict[str, Any], charts: str, rel: str) -> List[str]:
     name = chart_bars(charts, "rss.png", f"Peak RSS growth sending a {fmt_size(rs['size'])} file (MiB; median, "
                       "min-max)", "MiB", items)
     return out + ["", f"![peak RSS growth]({rel}/{name})", ""]
+
+
+def _placed(p: Optional[Dict[str, Any]]) -> str:
+    """Where the client and the sink ran, as the bench recorded it."""
+    if not p:
+        return "placement not recorded"
+    where = {"together": "on one CPU", "apart": "on different CPUs"}.get(p.get("placement"), p.get("placement"))
+    return f"client on CPU {p.get('client_cpu')}, sink on CPU {p.get('sink_cpu')} ({where})"
+
+
+def _spread(v: Dict[str, float], fmt: Any) -> Tuple[str, str]:
+    return fmt(v["median"]), f"{fmt(v['min'])}-{fmt(v['max'])}"
+
+
+def section_async(a: Dict[str, Any]) -> List[str]:
+    """benches/bench_async.py ``async.json``: requests in flight on one loop against oss2 on threads."""
+    sink = a.get("sink", {})
+    out = ["## Many requests in flight: AsyncClient", "",
+           f"{a['inflight']} requests of {fmt_size(a['size'])} kept in flight by each contender over as many "
+           f"keep-alive connections ({sink.get('kind', '?')} sink); {_placed(a.get('placement'))}. "
+           f"{a['rounds']} interleaved round(s) in a shuffled order; req/s is the median over rounds with "
+           "min-max, a ratio the median over rounds of the ratio within the round. `oss2 x threads` is oss2 "
+           "as shipped on as many threads; the `bare` rows are asyncio's own floor (a prebuilt request, no "
+           "signing, hashing or parsing).", "",
+           "| contender | req/s (median) | min-max |", "|---|---:|---:|"]
+    for label, v in sorted(a["rps"].items(), key=lambda kv: -kv[1]["median"]):
+        m, mm = _spread(v, fmt_rate)
+        out.append(f"| {label} | {m} | {mm} |")
+    out += ["", "| ratio | median | min-max | target |", "|---|---:|---:|---:|"]
+    targets = a.get("target", {})
+    for label, v in a["ratios"].items():
+        m, mm = _spread(v, lambda x: fmt_ratio(x))
+        t = targets.get(label)
+        out.append(f"| {label} | {m} | {mm} | {'>= ' + fmt_ratio(t) if t else '-'} |")
+    if "threads_started_by_AsyncClient" in a:
+        out += ["", f"Threads started by AsyncClient: {a['threads_started_by_AsyncClient']}."]
+    return out + [""]
+
+
+def section_async_file(af: Dict[str, Any]) -> List[str]:
+    """benches/bench_async.py ``async_file.json``: one file body through AsyncClient, Client and oss2."""
+    sink = af.get("sink", {})
+    out = ["## A file body through AsyncClient", "",
+           f"A {fmt_size(af['size'])} file (in the page cache) sent as an open file object, one call per "
+           f"contender per round ({sink.get('kind', '?')} sink); {_placed(af.get('placement'))}. "
+           f"{af['rounds']} interleaved round(s) in a shuffled order; GB/s is the median over rounds with "
+           "min-max, client CPU the median `time.process_time` of the call, a ratio the median over rounds "
+           "of the ratio within the round.", "",
+           "| contender | GB/s (median) | min-max | client CPU per call |", "|---|---:|---:|---:|"]
+    cpu = af.get("cpu_s", {})
+    for label, v in sorted(af["gbps"].items(), key=lambda kv: -kv[1]["median"]):
+        m, mm = _spread(v, fmt_gbps)
+        c = cpu.get(label)
+        out.append(f"| {label} | {m} | {mm} | {fmt_ms(c) + ' ms' if c is not None else '-'} |")
+    out += ["", "| ratio | median | min-max |", "|---|---:|---:|"]
+    for label, v in af["ratios"].items():
+        m, mm = _spread(v, lambda x: fmt_ratio(x))
+        out.append(f"| {label} | {m} | {mm} |")
+    return out + [""]
 
 
 def section_pytest_benchmark(pb: Dict[str, Any]) -> List[str]:
@@ -479,10 +540,11 @@ def render(results: str, out_md: str, charts: str) -> str:
     os.makedirs(charts, exist_ok=True)
     rel = os.path.relpath(charts, os.path.dirname(os.path.abspath(out_md)))
     m, h, im, rs = (load(results, n) for n in ("matrix", "hashes", "import", "rss"))
+    am, af = load(results, "async"), load(results, "async_file")
     pb, run = load(results, "pytest-benchmark"), load(results, "run") or {}
     mach, vers = machine(), versions()
     com = run.get("commit") or commit()  # as it was when the run started
-    quick = any(x and x.get("quick") for x in (m, h, im, rs))
+    quick = any(x and x.get("quick") for x in (m, h, im, rs, am, af))
     lines = ["# ossfast benchmarks", ""]
     if quick:
         lines += ["**Quick mode (`OSSFAST_BENCH_QUICK=1`): one round, tiny bodies. These numbers only show the "
@@ -517,6 +579,10 @@ def render(results: str, out_md: str, charts: str) -> str:
         lines += section_hashes(h, charts, rel)
     if im:
         lines += section_import(im, charts, rel)
+    if am and am.get("rps"):
+        lines += section_async(am)
+    if af and af.get("gbps"):
+        lines += section_async_file(af)
     if rs and rs["rows"]:
         lines += section_rss(rs, charts, rel)
     if pb:
