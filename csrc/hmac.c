@@ -23,18 +23,22 @@ void ossfast_hmac_sha1_key_init(ossfast_hmac_sha1_key *hk, const char *key, size
 {
     const unsigned char *k = (const unsigned char *)key;
     unsigned char khash[20], block[64];
+    ossfast_sha1_ctx ctx;
 
     if (key_len > 64) {
         ossfast_sha1(key, key_len, khash);
         k = khash;
         key_len = sizeof khash;
     }
-    ossfast_sha1_init(&hk->inner);
+    ossfast_sha1_init(&ctx);
     pad_key(block, k, key_len, 0x36);
-    ossfast_sha1_update(&hk->inner, block, 64);
-    ossfast_sha1_init(&hk->outer);
+    ossfast_sha1_update(&ctx, block, 64);
+    memcpy(hk->inner, ctx.state, sizeof hk->inner);
+    ossfast_sha1_init(&ctx);
     pad_key(block, k, key_len, 0x5c);
-    ossfast_sha1_update(&hk->outer, block, 64);
+    ossfast_sha1_update(&ctx, block, 64);
+    memcpy(hk->outer, ctx.state, sizeof hk->outer);
+    ossfast_wipe(&ctx, sizeof ctx);
     ossfast_wipe(block, sizeof block);
     ossfast_wipe(khash, sizeof khash);
 }
@@ -43,15 +47,19 @@ void ossfast_hmac_sha1_with(const ossfast_hmac_sha1_key *hk, const char *msg, si
                             unsigned char *out20)
 {
     unsigned char inner[20];
-    ossfast_sha1_ctx ctx = hk->inner;
+    ossfast_sha1_ctx ctx;
 
+    /* The contexts as they were right after the 64-byte padded key. */
+    memcpy(ctx.state, hk->inner, sizeof hk->inner);
+    ctx.length = 64;
+    ctx.buflen = 0;
     ossfast_sha1_update(&ctx, (const unsigned char *)msg, msg_len);
     ossfast_sha1_final(&ctx, inner);
-    ctx = hk->outer;
+    memcpy(ctx.state, hk->outer, sizeof hk->outer);
+    ctx.length = 64;
+    ctx.buflen = 0;
     ossfast_sha1_update(&ctx, inner, sizeof inner);
     ossfast_sha1_final(&ctx, out20);
-    ossfast_wipe(&ctx, sizeof ctx);
-    ossfast_wipe(inner, sizeof inner);
 }
 
 void ossfast_hmac_sha1(const char *key, size_t key_len, const char *msg, size_t msg_len,
@@ -67,18 +75,22 @@ void ossfast_hmac_sha256_key_init(ossfast_hmac_sha256_key *hk, const char *key, 
 {
     const unsigned char *k = (const unsigned char *)key;
     unsigned char khash[32], block[64];
+    ossfast_sha256_ctx ctx;
 
     if (key_len > 64) {
         ossfast_sha256(key, key_len, khash);
         k = khash;
         key_len = sizeof khash;
     }
-    ossfast_sha256_init(&hk->inner);
+    ossfast_sha256_init(&ctx);
     pad_key(block, k, key_len, 0x36);
-    ossfast_sha256_update(&hk->inner, block, 64);
-    ossfast_sha256_init(&hk->outer);
+    ossfast_sha256_update(&ctx, block, 64);
+    memcpy(hk->inner, ctx.state, sizeof hk->inner);
+    ossfast_sha256_init(&ctx);
     pad_key(block, k, key_len, 0x5c);
-    ossfast_sha256_update(&hk->outer, block, 64);
+    ossfast_sha256_update(&ctx, block, 64);
+    memcpy(hk->outer, ctx.state, sizeof hk->outer);
+    ossfast_wipe(&ctx, sizeof ctx);
     ossfast_wipe(block, sizeof block);
     ossfast_wipe(khash, sizeof khash);
 }
@@ -87,15 +99,19 @@ void ossfast_hmac_sha256_with(const ossfast_hmac_sha256_key *hk, const char *msg
                               unsigned char *out32)
 {
     unsigned char inner[32];
-    ossfast_sha256_ctx ctx = hk->inner;
+    ossfast_sha256_ctx ctx;
 
+    /* The contexts as they were right after the 64-byte padded key. */
+    memcpy(ctx.state, hk->inner, sizeof hk->inner);
+    ctx.length = 64;
+    ctx.buflen = 0;
     ossfast_sha256_update(&ctx, (const unsigned char *)msg, msg_len);
     ossfast_sha256_final(&ctx, inner);
-    ctx = hk->outer;
+    memcpy(ctx.state, hk->outer, sizeof hk->outer);
+    ctx.length = 64;
+    ctx.buflen = 0;
     ossfast_sha256_update(&ctx, inner, sizeof inner);
     ossfast_sha256_final(&ctx, out32);
-    ossfast_wipe(&ctx, sizeof ctx);
-    ossfast_wipe(inner, sizeof inner);
 }
 
 void ossfast_hmac_sha256(const char *key, size_t key_len, const char *msg, size_t msg_len,

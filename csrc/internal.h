@@ -70,15 +70,16 @@ void ossfast_sha256_final(ossfast_sha256_ctx *ctx, unsigned char *out32);
 
 /* ---- HMAC with the padded key absorbed once (hmac.c) --------------------
  * _key_init hashes key^ipad and key^opad (a key over 64 bytes is hashed
- * first) into two contexts; _with copies them, so each MAC skips the two
- * key blocks and a key state may be shared read-only by threads. The state
- * is as secret as the key: wipe it when done. */
+ * first) and keeps the two chaining states; _with starts its two hashes
+ * from them, so each MAC skips the two key blocks and a key state may be
+ * shared read-only by threads. The state is as secret as the key: wipe it
+ * when done (it is small: 40 or 64 bytes). */
 typedef struct {
-    ossfast_sha1_ctx inner, outer;
+    uint32_t inner[5], outer[5];
 } ossfast_hmac_sha1_key;
 
 typedef struct {
-    ossfast_sha256_ctx inner, outer;
+    uint32_t inner[8], outer[8];
 } ossfast_hmac_sha256_key;
 
 void ossfast_hmac_sha1_key_init(ossfast_hmac_sha1_key *hk, const char *key, size_t key_len);
