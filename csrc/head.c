@@ -19,6 +19,7 @@ static const char V4_QUERY[] = "x-oss-write-get-object-response";
 
 struct ossfast_wgor_signer {
     int version;
+    ossfast_hmac_sha1_key v1key; /* V1: the secret's HMAC state, absorbed once */
     ossfast_v4_cache *cache;
     size_t secret_len, region_len, product_len;
     const char *secret, *region, *product; /* into text */
@@ -58,6 +59,8 @@ ossfast_wgor_signer *ossfast_wgor_signer_new(int version, const char *secret, si
     t = ossfast_put(t, region, region_len);
     s->product = t;
     ossfast_put(t, product, product_len);
+    if (version == 1)
+        ossfast_hmac_sha1_key_init(&s->v1key, secret, secret_len);
     return s;
 }
 
@@ -153,8 +156,8 @@ int ossfast_wgor_head(const ossfast_wgor_signer *signer,
     p = ossfast_put(p, lines, lines_len);
     if (signer->version == 1) {
         char sig[28];
-        rc = ossfast_v1_sign(signer->secret, signer->secret_len, "POST", 4, block, (size_t)(p - block),
-                             V1_RESOURCE, sizeof V1_RESOURCE - 1, sig);
+        rc = ossfast_v1_sign_key(&signer->v1key, "POST", 4, block, (size_t)(p - block),
+                                 V1_RESOURCE, sizeof V1_RESOURCE - 1, sig);
         if (rc < 0)
             return rc;
         p = LIT(p, "Authorization: ");

@@ -68,6 +68,35 @@ void ossfast_sha256_update(ossfast_sha256_ctx *ctx, const unsigned char *p, size
 void ossfast_sha256_final(ossfast_sha256_ctx *ctx, unsigned char *out32);
 /* ---- end SHA-1 / SHA-256 ------------------------------------------------ */
 
+/* ---- HMAC with the padded key absorbed once (hmac.c) --------------------
+ * _key_init hashes key^ipad and key^opad (a key over 64 bytes is hashed
+ * first) and keeps the two chaining states; _with starts its two hashes
+ * from them, so each MAC skips the two key blocks and a key state may be
+ * shared read-only by threads. The state is as secret as the key: wipe it
+ * when done (it is small: 40 or 64 bytes). */
+typedef struct {
+    uint32_t inner[5], outer[5];
+} ossfast_hmac_sha1_key;
+
+typedef struct {
+    uint32_t inner[8], outer[8];
+} ossfast_hmac_sha256_key;
+
+void ossfast_hmac_sha1_key_init(ossfast_hmac_sha1_key *hk, const char *key, size_t key_len);
+void ossfast_hmac_sha1_with(const ossfast_hmac_sha1_key *hk, const char *msg, size_t msg_len,
+                            unsigned char *out20);
+void ossfast_hmac_sha256_key_init(ossfast_hmac_sha256_key *hk, const char *key, size_t key_len);
+void ossfast_hmac_sha256_with(const ossfast_hmac_sha256_key *hk, const char *msg, size_t msg_len,
+                              unsigned char *out32);
+
+/* ossfast_v1_sign with the secret's HMAC state given (sign.c, for head.c). */
+int ossfast_v1_sign_key(const ossfast_hmac_sha1_key *hk,
+                        const char *method, size_t method_len,
+                        const char *headers, size_t headers_len,
+                        const char *resource, size_t resource_len,
+                        char *out28);
+/* ---- end HMAC ------------------------------------------------------------ */
+
 /* Copies n bytes to p (n may be 0 with any pointers) and returns the end. */
 static inline char *ossfast_put(char *p, const char *s, size_t n)
 {

@@ -321,11 +321,11 @@ int ossfast_v1_string_to_sign(const char *method, size_t method_len,
     return rc;
 }
 
-int ossfast_v1_sign(const char *secret, size_t secret_len,
-                    const char *method, size_t method_len,
-                    const char *headers, size_t headers_len,
-                    const char *resource, size_t resource_len,
-                    char *out28)
+int ossfast_v1_sign_key(const ossfast_hmac_sha1_key *hk,
+                        const char *method, size_t method_len,
+                        const char *headers, size_t headers_len,
+                        const char *resource, size_t resource_len,
+                        char *out28)
 {
     char stack[SIGN_STACK_TEXT];
     unsigned char mac[20];
@@ -343,13 +343,28 @@ int ossfast_v1_sign(const char *secret, size_t secret_len,
             rc = OSSFAST_ESPACE;
         } else {
             n = v1_write(&hs, method, method_len, resource, resource_len, text);
-            ossfast_hmac_sha1(secret, secret_len, text, n, mac);
+            ossfast_hmac_sha1_with(hk, text, n, mac);
             text_free(text, stack);
             rc = (int)ossfast_base64_encode(mac, sizeof mac, out28);
             ossfast_wipe(mac, sizeof mac);
         }
     }
     fold_done(&fold);
+    return rc;
+}
+
+int ossfast_v1_sign(const char *secret, size_t secret_len,
+                    const char *method, size_t method_len,
+                    const char *headers, size_t headers_len,
+                    const char *resource, size_t resource_len,
+                    char *out28)
+{
+    ossfast_hmac_sha1_key hk;
+    int rc;
+    ossfast_hmac_sha1_key_init(&hk, secret, secret_len);
+    rc = ossfast_v1_sign_key(&hk, method, method_len, headers, headers_len, resource, resource_len,
+                             out28);
+    ossfast_wipe(&hk, sizeof hk);
     return rc;
 }
 
@@ -564,7 +579,7 @@ typedef struct {
     char day[8];
     char region[CACHE_REGION_MAX];
     char product[CACHE_PRODUCT_MAX];
-    unsigned char key[32];
+    ossfast_hmac_sha256_key key; /* the day's signing key, absorbed */
 } cache_slot;
 
 struct ossfast_v4_cache {
@@ -625,17 +640,19 @@ static int slot_matches(const cache_slot *s, const char *secret, size_t secret_l
 
 static void cached_key(ossfast_v4_cache *c, const char *secret, size_t secret_len,
                        const char *day8, const char *region, size_t region_len,
-                       const char *product, size_t product_len, unsigned char *out32)
+                       const char *product, size_t product_len,
+                       ossfast_hmac_sha256_key *out)
 {
     int cacheable = c && secret_len <= CACHE_SECRET_MAX && region_len <= CACHE_REGION_MAX &&
                     product_len <= CACHE_PRODUCT_MAX;
+    unsigned char key[32];
     unsigned i;
     if (cacheable) {
         cache_lock(c);
         for (i = 0; i < CACHE_SLOTS; i++) {
             const cache_slot *s = &c->slot[i];
             if (slot_matches(s, secret, secret_len, day8, region, region_len, product, product_len)) {
-                memcpy(out32, s->key, 32);
+                *out = s->key;
                 cache_unlock(c);
                 return;
             }
@@ -643,7 +660,9 @@ static void cached_key(ossfast_v4_cache *c, const char *secret, size_t secret_le
         cache_unlock(c);
     }
     /* Four HMACs: done outside the lock. */
-    ossfast_v4_signing_key(secret, secret_len, day8, region, region_len, product, product_len, out32);
+    ossfast_v4_signing_key(secret, secret_len, day8, region, region_len, product, product_len, key);
+    ossfast_hmac_sha256_key_init(out, (const char *)key, sizeof key);
+    ossfast_wipe(key, sizeof key);
     if (cacheable) {
         cache_slot *s;
         cache_lock(c);
@@ -658,7 +677,7 @@ static void cached_key(ossfast_v4_cache *c, const char *secret, size_t secret_le
         memcpy(s->day, day8, 8);
         ossfast_put(s->region, region, region_len);
         ossfast_put(s->product, product, product_len);
-        memcpy(s->key, out32, 32);
+        s->key = *out;
         cache_unlock(c);
     }
 }
@@ -676,7 +695,8 @@ int ossfast_v4_sign(ossfast_v4_cache *cache,
 {
     char stack[512];
     char hex[64];
-    unsigned char key[32], mac[32];
+    unsigned char mac[32];
+    ossfast_hmac_sha256_key key;
     sign_hdrs hs;
     fold_buf fold;
     const char *date;
@@ -703,10 +723,10 @@ int ossfast_v4_sign(ossfast_v4_cache *cache,
         goto done;
     }
     n = v4_sts_write(date, region, region_len, product, product_len, hex, sts);
-    cached_key(cache, secret, secret_len, date, region, region_len, product, product_len, key);
-    ossfast_hmac_sha256((const char *)key, sizeof key, sts, n, mac);
+    cached_key(cache, secret, secret_len, date, region, region_len, product, product_len, &key);
+    ossfast_hmac_sha256_with(&key, sts, n, mac);
     text_free(sts, stack);
-    ossfast_wipe(key, sizeof key);
+    ossfast_wipe(&key, sizeof key);
     rc = (int)ossfast_hex_encode(mac, sizeof mac, out64);
 done:
     fold_done(&fold);
