@@ -412,6 +412,100 @@ def test_bodies_framed_as_requests_frames_them(start_server, tmp_path, method, k
     assert wire(ours) == wire(theirs)
 
 
+def _raw_request(send):
+    """What one request puts on the wire, byte for byte (head and chunked body up to its last
+    chunk), from ``send(url)``; answered with an empty 200 that closes the connection."""
+    import socket
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    got = []
+
+    def serve():
+        conn, _ = listener.accept()
+        with conn:
+            conn.settimeout(5)
+            buf = bytearray()
+
+            def until(pos, sep):  # index of ``sep`` at or after ``pos``, reading more as needed
+                while buf.find(sep, pos) < 0:
+                    piece = conn.recv(65536)
+                    if not piece:
+                        raise EOFError(bytes(buf[-200:]))
+                    buf.extend(piece)
+                return buf.find(sep, pos)
+
+            pos = until(0, b"\r\n\r\n") + 4
+            while True:
+                eol = until(pos, b"\r\n")
+                size = int(buf[pos:eol], 16)
+                pos = eol + 2 + size
+                while len(buf) < pos + 2:
+                    buf.extend(conn.recv(65536))
+                pos += 2
+                if not size:
+                    break
+            got.append(bytes(buf))
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        send("http://127.0.0.1:%d/k" % listener.getsockname()[1])
+    finally:
+        t.join(5)
+        listener.close()
+    head, _, body = got[0].partition(b"\r\n\r\n")
+    line, *fields = head.split(b"\r\n")
+    fields = [f.split(b":", 1) for f in fields]
+    return line, sorted(n.lower() + b":" + (b" (port)" if n.lower() == b"host" else v) for n, v in fields), body
+
+
+def test_a_chunked_body_goes_through_the_one_send_path(monkeypatch):
+    """A body of unknown length is framed as a body handed to ``Connection.write`` (one call per
+    request, no write loop of _http's own), and the bytes are requests' to the last one: one
+    chunk per item, big ones (after their size line, uncopied) and small ones, a str item as
+    UTF-8, empty items skipped."""
+    import requests
+
+    from ossfast import transport
+    from ossfast._sync import connection
+    from ossfast.integrations import _http
+
+    writes = []
+    real_write = connection.Connection.write
+
+    def write(self, head, body, *args, **kw):
+        writes.append((head.split(b" ", 2)[:2], body.kind))
+        return real_write(self, head, body, *args, **kw)
+
+    monkeypatch.setattr(connection.Connection, "write", write)
+    monkeypatch.setattr(transport, "write_all", lambda *a: pytest.fail("a write loop beside Connection.write"))
+    big = random.Random(3).randbytes(200_000)
+
+    def parts():
+        return gen([b"first;", b"", "text \u00fc;", bytearray(big), memoryview(b"0123456789")[2:6], big[:65_536]])
+
+    headers = {"Accept-Encoding": None, "User-Agent": "sdk/1", "x-oss-meta-a": "1"}
+
+    def theirs(url):
+        with requests.Session() as session:
+            session.request("PUT", url, headers=headers, data=parts()).close()
+
+    def ours(url):
+        pool = _http.Pool()
+        try:
+            reply = _http.send(pool, "PUT", url, _http.header_pairs(oss2.CaseInsensitiveDict(headers)), parts(),
+                               _http.Timeout(5, 5), stream=False)
+            assert reply.status == 200
+        finally:
+            pool.close()
+
+    expected, got = _raw_request(theirs), _raw_request(ours)
+    assert writes == [([b"PUT", b"/k"], "chunked")]
+    assert b"transfer-encoding: chunked" in got[1] and got[2].startswith("6\r\nfirst;\r\n8\r\ntext \u00fc;\r\n30d40\r\n".encode())
+    assert got == expected  # request line, every header, and the chunked body byte for byte
+
+
 def test_a_request_with_proxies_goes_through_oss2s_own_session(start_server):
     proxy = start_server(RecordingServer)
     with fast_oss2.Session() as session:

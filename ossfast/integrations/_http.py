@@ -22,13 +22,13 @@ The transport is imported here only (``_transport()``), so that moving it is a o
 from __future__ import annotations
 
 import http
-import socket
 from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import urlsplit
 
+from .. import body as _body
 from .. import transport as _transport_module  # the one import of the transport
-from ..errors import InvalidRequestError, TimeoutError, TransportError
+from ..errors import InvalidRequestError, TransportError
 
 Pool = _transport_module.Pool
 Timeout = _transport_module.Timeout
@@ -235,39 +235,63 @@ def _chunks(body: Any) -> Any:
         yield from body
 
 
+class ChunkedBody(_body.IterBody):
+    """A body of unknown length as its ``Transfer-Encoding: chunked`` framing, handed to the
+    transport's one send path (``Connection.write``) as an iterable body whose pieces are the
+    framed chunks: a chunk up to ``_SMALL_CHUNK`` bytes goes with its size line and CRLF in one
+    piece, a bigger one as size line, the chunk itself (not copied), CRLF; then the last chunk.
+    Empty items are skipped (an empty chunk would end the body). ``sent``: the body's own bytes
+    handed over so far (framing not counted). Never replayable: it reads the SDK's iterator or
+    file once."""
+
+    kind = "chunked"
+
+    def __init__(self, body: Any) -> None:  # no IterBody.__init__: no length, no prefetch
+        self.length = 0  # unknown: not sent as a Content-Length
+        self._body = body
+        self.sent = 0
+        self.taken = 0
+
+    @property
+    def replayable(self) -> bool:  # type: ignore[override]
+        return False
+
+    def chunks(self) -> Any:
+        for piece in _chunks(self._body):
+            if isinstance(piece, str):
+                piece = piece.encode("utf-8")
+            n = memoryview(piece).nbytes
+            if not n:
+                continue
+            if n <= _SMALL_CHUNK:
+                yield b"%x\r\n%s\r\n" % (n, piece)
+            else:
+                yield b"%x\r\n" % n
+                yield _body.as_buffer(piece)
+                yield b"\r\n"
+            self.sent += n
+            self.taken += 1
+        yield b"0\r\n\r\n"
+
+
 def _send_chunked(pool: Any, key: Tuple[str, str, int], timeout: Any, method: str, target: str,
                   hdrs: List[Tuple[str, str]], body: Any, stream: bool) -> Any:
-    """A body of unknown length, ``Transfer-Encoding: chunked`` as requests sends it. Never
-    retried (the body cannot be sent twice); the pool's staleness check guards reuse."""
+    """A body of unknown length, ``Transfer-Encoding: chunked`` as requests sends it, through
+    ``Connection.write`` (``ChunkedBody``). Never retried (the body cannot be sent twice); the
+    pool's staleness check guards reuse. A failed send's ``bytes_sent`` counts the body's own
+    bytes, not the framing."""
     t = _transport_module
     hdrs.append(("Transfer-Encoding", "chunked"))
     head = t.request_head(method, target, hdrs)
+    chunked = ChunkedBody(body)
     conn, _reused = pool.acquire(key, timeout)
     wait = timeout.read
-    sent = 0
     try:
         try:
-            t.write_all(conn, head, wait)
-            for piece in _chunks(body):
-                if isinstance(piece, str):
-                    piece = piece.encode("utf-8")
-                n = memoryview(piece).nbytes
-                if not n:
-                    continue
-                if n <= _SMALL_CHUNK:
-                    t.write_all(conn, b"%x\r\n%s\r\n" % (n, piece), wait)
-                else:
-                    t.write_all(conn, b"%x\r\n" % n, wait)
-                    t.write_all(conn, piece, wait)
-                    t.write_all(conn, b"\r\n", wait)
-                sent += n
-            t.write_all(conn, b"0\r\n\r\n", wait)
-        except OSError as exc:
-            if isinstance(exc, (socket.timeout, BlockingIOError)):
-                raise TimeoutError("sending the request timed out", request_sent=True, bytes_sent=sent) from None
-            why = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-            raise TransportError(f"sending the request failed: {why}", request_sent=True,
-                                 bytes_sent=sent) from None
+            conn.write(head, chunked, t.SendOutcome(), None, wait)
+        except TransportError as exc:
+            exc.bytes_sent = chunked.sent
+            raise
         resp = t.read_response(conn, wait, max_body=None, stream=stream, no_body=method == "HEAD")
     except BaseException:
         conn.close(abort=True)
