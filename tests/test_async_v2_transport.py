@@ -64,3 +64,48 @@ def test_no_thread_for_buffer_bodies_and_replies(recording_server):
     rs, body = asyncio.run(main())  # (the loopback server's own threads serve the connections)
     assert {r.status_code for r in rs} == {200} and body == b""
     assert len(recording_server.wait_for(17)) == 17
+
+
+@pytest.mark.parametrize("pieces,length,expected", [
+    ([b"ab", "c\u00fc", bytearray(b"!")], 6, b"abc\xc3\xbc!"),
+    ([b"ab", b"", memoryview(b"cd")], 4, b"abcd"),
+    ([b"ab"], 3, "body: 2 bytes where its length says 3"),
+    ([b"ab", b"cd", b"never taken"], 3, "body: more than 3 bytes where its length says 3"),
+])
+def test_a_small_body_is_gathered_alike_by_both_clients(pieces, length, expected):
+    """A small body of known length is read whole before it is sent, by the blocking client
+    (an SDK adapter or iterator: ``_http._small``) and by the async one (an async iterable:
+    ``oss_v2._collect``) with the one helper: the same bytes (a str as UTF-8) or the same
+    refusal, and no piece taken once there are more bytes than declared."""
+    from ossfast.errors import InvalidRequestError
+    from ossfast.integrations import _http
+
+    def outcome(run):
+        taken = []
+        try:
+            return run(taken), len(taken)
+        except InvalidRequestError as exc:
+            return str(exc), len(taken)
+
+    def sync_run(taken):
+        class Sized:  # an iterable with a len(), as requests measures one
+            def __len__(self):
+                return length
+
+            def __iter__(self):
+                for p in pieces:
+                    taken.append(p)
+                    yield p
+        return _http._small(Sized(), length)
+
+    def async_run(taken):
+        async def agen():
+            for p in pieces:
+                taken.append(p)
+                yield p
+        return asyncio.run(fast_v2._collect(agen(), length))
+
+    sync, aio = outcome(sync_run), outcome(async_run)
+    assert sync == aio
+    assert sync[0] == expected
+    assert sync[1] == (2 if "more than" in str(expected) else len(pieces))

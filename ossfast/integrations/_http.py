@@ -150,28 +150,47 @@ def _small(data: Any, length: int) -> Any:
     refuses to."""
     if length > SMALL_BODY or isinstance(data, memoryview) or _real_file(data):
         return data
-    parts = []
-    n = 0
+    pieces = Gather(length)
     read = getattr(data, "read", None)
     if read is not None:  # as urllib3 sends a body with read(): blocks of it
-        while n <= length:
+        while True:
             piece = read(SMALL_BODY)
-            if not piece:
+            if not piece or pieces.add(piece):
                 break
-            parts.append(piece)
-            n += len(piece)
     else:
         for piece in data:
-            if isinstance(piece, str):
-                piece = piece.encode("utf-8")
-            parts.append(piece)
-            n += memoryview(piece).nbytes
-            if n > length:
+            if pieces.add(piece):
                 break
-    if n != length:
-        raise InvalidRequestError(f"body: {n if n <= length else 'more than ' + str(length)} bytes "
-                                  f"where its length says {length}", field="body")
-    return b"".join(parts)
+    return pieces.joined()
+
+
+class Gather:
+    """A body read whole from its pieces, which must come to its declared ``length``: what
+    ``_small`` (an SDK's adapter or iterator) and the async client (an async iterable) share.
+    ``add(piece)`` (a str is taken as UTF-8) says when there are already more bytes than
+    ``length`` (stop reading); ``joined()`` gives the bytes, or raises InvalidRequestError
+    when they are more or fewer than ``length``."""
+
+    __slots__ = ("length", "parts", "n")
+
+    def __init__(self, length: int) -> None:
+        self.length = length
+        self.parts: List[Any] = []
+        self.n = 0
+
+    def add(self, piece: Any) -> bool:
+        if isinstance(piece, str):
+            piece = piece.encode("utf-8")
+        self.parts.append(piece)
+        self.n += memoryview(piece).nbytes
+        return self.n > self.length
+
+    def joined(self) -> bytes:
+        n, length = self.n, self.length
+        if n != length:
+            raise InvalidRequestError(f"body: {n if n <= length else 'more than ' + str(length)} bytes "
+                                      f"where its length says {length}", field="body")
+        return b"".join(self.parts)
 
 
 def _real_file(data: Any) -> bool:

@@ -1098,19 +1098,11 @@ class AsyncHttpClient(_types.AsyncHttpClient):
 
 async def _collect(body: Any, length: int) -> bytes:
     """A small async iterable body read whole; it must give exactly ``length`` bytes."""
-    parts = []
-    n = 0
+    pieces = _http.Gather(length)
     async for piece in body:
-        if isinstance(piece, str):
-            piece = piece.encode("utf-8")
-        parts.append(piece)
-        n += memoryview(piece).nbytes
-        if n > length:
+        if pieces.add(piece):
             break
-    if n != length:
-        raise InvalidRequestError(f"body: {n if n <= length else 'more than ' + str(length)} bytes "
-                                  f"where its length says {length}", field="body")
-    return b"".join(parts)
+    return pieces.joined()
 
 
 class AsyncHttpResponse(_types.AsyncHttpResponse):
