@@ -109,3 +109,46 @@ def test_a_small_body_is_gathered_alike_by_both_clients(pieces, length, expected
     assert sync == aio
     assert sync[0] == expected
     assert sync[1] == (2 if "more than" in str(expected) else len(pieces))
+
+
+@pytest.mark.usefixtures("no_fd_leak")
+@pytest.mark.parametrize("body,kept,in_thread", [(b"x" * 1_000_000, False, False), (b"", True, False),
+                                                 (b"x" * 1_000_000, False, True)])
+def test_an_unclosed_streamed_reply_gives_its_connection_up_when_collected(start_server, body, kept, in_thread):
+    """A streamed reply dropped unread and unclosed does not keep its connection (as the
+    blocking HttpResponse and aiohttp's reply): when collected, a body left unread aborts the
+    connection, one with nothing left to read gives it back to the pool for the next request.
+    Collected in another thread, that is done on the reply's loop."""
+    import gc
+    import weakref
+
+    from srv_recording import RecordingServer
+    from srv_replies import Reply
+
+    server = start_server(RecordingServer, responses=lambda req: Reply(200, body=body))
+    url = server.url + "/bkt/k"
+
+    async def main():
+        async with fast_v2.AsyncHttpClient() as http:
+            held = [await http.send(HttpRequest("GET", url), stream=True)]
+            assert not held[0].is_closed
+            conn, pool, gone = held[0]._reply._conn, http._apool, weakref.ref(held[0])
+            await asyncio.sleep(0.05)  # the body (or its end) has come meanwhile
+
+            def drop():
+                held.clear()
+                gc.collect()
+
+            if in_thread:
+                await asyncio.get_running_loop().run_in_executor(None, drop)
+            else:
+                drop()
+            assert gone() is None
+            for _ in range(3):  # an abort reports its loss on a later turn of the loop
+                await asyncio.sleep(0)
+            assert (conn.lost, pool.idle_count()) == (not kept, 1 if kept else 0)
+            again = await http.send(HttpRequest("GET", url))
+            assert again.content == body
+
+    asyncio.run(main())
+    assert len(server.wait_for(2)) == 2 and len(server.connections) == (1 if kept else 2)

@@ -1119,6 +1119,7 @@ class AsyncHttpResponse(_types.AsyncHttpResponse):
             self._content: Any = None
             self._closed = False
             self._consumed = False
+            self._loop: Any = asyncio.get_running_loop()  # the reply's connection lives there
         else:
             self._reply = None
             self._content = reply.body
@@ -1175,6 +1176,27 @@ class AsyncHttpResponse(_types.AsyncHttpResponse):
 
     async def close(self) -> None:
         self._close()
+
+    def __del__(self) -> None:
+        """Collected with its stream neither read to the end nor closed: as the blocking
+        HttpResponse (and aiohttp's reply) does, the connection is not kept checked out. It is
+        given back (a body that had nothing left to read) or aborted (a body left unread),
+        on its event loop: here when the loop collecting it is that one, else scheduled there
+        (nothing when that loop is closed). No warning, as HttpResponse gives none."""
+        if self.__dict__.get("_closed", True):
+            return
+        try:
+            loop = self._loop
+            try:
+                here = asyncio.get_running_loop() is loop
+            except RuntimeError:  # no loop running in this thread
+                here = False
+            if here:
+                self._close()
+            elif not loop.is_closed():
+                loop.call_soon_threadsafe(self._close)
+        except Exception:
+            pass
 
     async def read(self) -> bytes:
         if self._content is None:
