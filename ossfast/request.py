@@ -529,8 +529,10 @@ class HeadBuilder:
 
     def route(self, route: Any) -> Tuple["HeadBuilder", bytes, Callable[..., Tuple[bytes, Optional[int]]]]:
         """``(self, route as bytes, head)`` for a route, validated once and remembered:
-        ``head(token, status, body, extra=b"")`` is ``wgor_head`` for that route, a ``bytes``
-        body, no Content-MD5 and the current time, in one Python frame."""
+        ``head(token, status, body, fwd=b"", nfwd=-1)`` is ``wgor_head`` for that route, a ``bytes``
+        body, no Content-MD5 and the current time, in one Python frame and one C call. ``fwd``:
+        header lines (``fwd_values``); or, with ``nfwd`` >= 0, ``fwd_lines``' unchecked
+        forwarded lines, whose values the core checks (InvalidRequestError if one is bad)."""
         entry = self._routes.get(route) if type(route) is str else None
         if entry is None:
             rb = check_route(route).encode("ascii")
