@@ -47,13 +47,19 @@ def as_buffer(data: Any) -> Optional[memoryview]:
     return mv
 
 
+#: ``Body.crc`` of a body whose CRC-64 no one reads (the generic ``request()`` of both drivers,
+#: the SDKs' chunked bodies): the send paths skip hashing it, and report this as its CRC.
+UNHASHED = -1
+
+
 class Body:
     """Base: ``length`` (int), ``replayable`` (bool), ``kind`` (str)."""
 
     kind = "body"
     length: int = 0
     replayable = True
-    #: CRC-64/XZ of the whole body when already known (computed with Content-MD5), else None
+    #: CRC-64/XZ of the whole body when already known (computed with Content-MD5), else None;
+    #: UNHASHED when the sender does not want it (nothing then hashes the body)
     crc: Optional[int] = None
 
     def rewind(self) -> None:

@@ -56,6 +56,8 @@ async def request(pool: AsyncPool, key: Tuple[str, str, int], timeout: Any, meth
         b: Optional[_body.Body] = _AsyncIterBody(body, content_length)
     else:
         b = _body.classify(body, content_length) if body is not None else None
+    if b is not None:
+        b.crc = _body.UNHASHED  # the reply is what counts here: no CRC-64 of the body
     hdrs = list(headers)
     if b is not None or method in ("PUT", "POST", "PATCH"):
         hdrs.append(("Content-Length", str(b.length if b is not None else 0)))

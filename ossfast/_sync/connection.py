@@ -210,7 +210,7 @@ class Connection:
                                      out, tick, body.crc, wait)
                 else:
                     assert isinstance(body, _body.IterBody)
-                    _send_chunks(self, body.chunks(), out, tick, None, wait)
+                    _send_chunks(self, body.chunks(), out, tick, body.crc, wait)
         except OSError as exc:  # ssl.SSLError is an OSError
             raise _io_error(exc, "sending the request", out) from None
         out.complete = True
@@ -797,6 +797,8 @@ def request(pool: "Pool", key: Tuple[str, str, int], timeout: Timeout, method: s
     nothing of it left) or the connection cannot be made; never otherwise.
     """
     b = _body.classify(body, content_length) if body is not None else None
+    if b is not None:
+        b.crc = _body.UNHASHED  # the reply is what counts here: no CRC-64 of the body
     hdrs = list(headers)
     if b is not None or method in ("PUT", "POST", "PATCH"):
         hdrs.append(("Content-Length", str(b.length if b is not None else 0)))
