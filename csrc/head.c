@@ -100,6 +100,7 @@ size_t ossfast_wgor_head_size(const ossfast_wgor_signer *signer, size_t route_le
            (sizeof "Authorization: \r\n\r\n" - 1) + auth_prefix_len + sig;
 }
 
+/* 1 or more bytes, each in 0x21..0x7e (no blank, no control). */
 static int token_ok(const char *token, size_t len)
 {
     size_t i;
@@ -111,30 +112,73 @@ static int token_ok(const char *token, size_t len)
     return !bad;
 }
 
+#define FWD_VALUE_MAX 8192
+
+/* Exactly `expect` lines "<name>: <value>\r\n", each value 1..FWD_VALUE_MAX
+ * bytes in 0x20..0x7e with no blank at either end. */
+static int fwd_ok(const char *p, size_t len, int expect)
+{
+    size_t pos = 0;
+    int lines = 0;
+    while (pos < len) {
+        size_t start, v;
+        unsigned char bad = 0;
+        /* the name: up to ": " (the caller writes the names; any byte but CR/LF) */
+        start = pos;
+        while (pos < len && p[pos] != ':' && p[pos] != '\r' && p[pos] != '\n')
+            pos++;
+        if (pos == start || len - pos < 2 || p[pos] != ':' || p[pos + 1] != ' ')
+            return 0;
+        pos += 2;
+        v = pos;
+        while (pos < len && p[pos] != '\r') {
+            unsigned char c = (unsigned char)p[pos];
+            bad |= (unsigned char)(c < 0x20 || c > 0x7e);
+            pos++;
+        }
+        if (bad || pos == v || pos - v > FWD_VALUE_MAX || p[v] == ' ' || p[pos - 1] == ' ')
+            return 0;
+        if (len - pos < 2 || p[pos + 1] != '\n')
+            return 0;
+        pos += 2;
+        if (++lines > expect)
+            return 0;
+    }
+    return lines == expect;
+}
+
+#define OWN(h, lit, v, n) \
+    ((h)->name = (lit), (h)->name_len = sizeof(lit) - 1, (h)->value = (v), (h)->value_len = (n))
+
 int ossfast_wgor_head(const ossfast_wgor_signer *signer,
                       const char *route, size_t route_len,
                       const char *token, size_t token_len,
                       int status, uint64_t content_length,
                       const char *md5, size_t md5_len,
-                      const char *extra, size_t extra_len,
+                      const char *extra, size_t extra_len, int extra_lines,
                       const char *lines, size_t lines_len,
                       const char *auth_prefix, size_t auth_prefix_len,
                       const char *body, size_t body_len, uint64_t *crc,
                       char *out, size_t out_cap)
 {
-    char *p = out, *block;
+    /* The signed lines the head writes itself, sorted by lowercased name. */
+    ossfast_sign_hdr own[4], *h = own;
+    size_t own_lines = md5_len ? 6 : 5; /* with Host and Content-Length */
+    char *p = out, *tail, *v;
     int rc;
     if (!signer)
         return OSSFAST_EINVAL;
     if (!token_ok(token, token_len))
         return OSSFAST_ETOKEN;
-    if (status < 0 || status > 999)
+    if (status < 0 || status > 999 || !token_ok(route, route_len) ||
+        (md5_len && !token_ok(md5, md5_len)))
         return OSSFAST_EINVAL;
+    if (extra_lines >= 0 && !fwd_ok(extra, extra_len, extra_lines))
+        return OSSFAST_EVALUE;
     if (out_cap < ossfast_wgor_head_size(signer, route_len, token_len, md5_len, extra_len,
                                          lines_len, auth_prefix_len))
         return OSSFAST_ESPACE;
     p = LIT(p, REQUEST_LINE);
-    block = p;
     p = LIT(p, "Host: ");
     p = ossfast_put(p, route, route_len);
     p = LIT(p, "\r\nContent-Length: ");
@@ -142,22 +186,31 @@ int ossfast_wgor_head(const ossfast_wgor_signer *signer,
     p = LIT(p, "\r\n");
     if (md5_len) {
         p = LIT(p, "Content-MD5: ");
+        OWN(h, "content-md5", p, md5_len);
+        h++;
         p = ossfast_put(p, md5, md5_len);
         p = LIT(p, "\r\n");
     }
     p = LIT(p, "x-oss-request-route: ");
+    v = p;
     p = ossfast_put(p, route, route_len);
     p = LIT(p, "\r\nx-oss-request-token: ");
+    OWN(h + 1, "x-oss-request-route", v, route_len);
+    OWN(h + 2, "x-oss-request-token", p, token_len);
     p = ossfast_put(p, token, token_len);
     p = LIT(p, "\r\nx-oss-fwd-status: ");
+    v = p;
     p = put_u64(p, (uint64_t)status);
+    OWN(h, "x-oss-fwd-status", v, (size_t)(p - v));
+    h += 3;
     p = LIT(p, "\r\n");
+    tail = p;
     p = ossfast_put(p, extra, extra_len);
     p = ossfast_put(p, lines, lines_len);
     if (signer->version == 1) {
         char sig[28];
-        rc = ossfast_v1_sign_key(&signer->v1key, "POST", 4, block, (size_t)(p - block),
-                                 V1_RESOURCE, sizeof V1_RESOURCE - 1, sig);
+        rc = ossfast_v1_sign_parts(&signer->v1key, "POST", 4, own, (size_t)(h - own), own_lines, tail,
+                                   (size_t)(p - tail), V1_RESOURCE, sizeof V1_RESOURCE - 1, sig);
         if (rc < 0)
             return rc;
         p = LIT(p, "Authorization: ");
@@ -165,10 +218,10 @@ int ossfast_wgor_head(const ossfast_wgor_signer *signer,
         p = ossfast_put(p, sig, 28);
     } else {
         char sig[64];
-        rc = ossfast_v4_sign(signer->cache, signer->secret, signer->secret_len, "POST", 4, "/", 1,
-                             V4_QUERY, sizeof V4_QUERY - 1, block, (size_t)(p - block), "", 0,
-                             signer->region, signer->region_len, signer->product,
-                             signer->product_len, sig);
+        rc = ossfast_v4_sign_parts(signer->cache, signer->secret, signer->secret_len, "POST", 4, "/", 1,
+                                   V4_QUERY, sizeof V4_QUERY - 1, own, (size_t)(h - own), own_lines,
+                                   tail, (size_t)(p - tail), "", 0, signer->region,
+                                   signer->region_len, signer->product, signer->product_len, sig);
         if (rc < 0)
             return rc;
         p = LIT(p, "Authorization: ");

@@ -89,12 +89,39 @@ void ossfast_hmac_sha256_key_init(ossfast_hmac_sha256_key *hk, const char *key, 
 void ossfast_hmac_sha256_with(const ossfast_hmac_sha256_key *hk, const char *msg, size_t msg_len,
                               unsigned char *out32);
 
-/* ossfast_v1_sign with the secret's HMAC state given (sign.c, for head.c). */
-int ossfast_v1_sign_key(const ossfast_hmac_sha1_key *hk,
-                        const char *method, size_t method_len,
-                        const char *headers, size_t headers_len,
-                        const char *resource, size_t resource_len,
-                        char *out28);
+/* A signed header: name (lowercased) and value (trimmed), not NUL-terminated. */
+typedef struct {
+    const char *name;
+    size_t name_len;
+    const char *value;
+    size_t value_len;
+} ossfast_sign_hdr;
+
+/* The signers over a block in two parts (sign.c, for head.c): `own`, headers
+ * the caller wrote itself and need no parsing (sorted by name, lowercase names,
+ * trimmed values, `own_lines` lines of the block in all, signed or not), and
+ * `tail`, a header block parsed as ossfast_v1_sign/ossfast_v4_sign parse
+ * theirs. The result is the signature of own's lines followed by tail; a name
+ * in both is a repeat (OSSFAST_EINVAL). ossfast_v1_sign_parts takes the
+ * secret's HMAC state. */
+int ossfast_v1_sign_parts(const ossfast_hmac_sha1_key *hk,
+                          const char *method, size_t method_len,
+                          const ossfast_sign_hdr *own, size_t n_own, size_t own_lines,
+                          const char *tail, size_t tail_len,
+                          const char *resource, size_t resource_len,
+                          char *out28);
+struct ossfast_v4_cache;
+int ossfast_v4_sign_parts(struct ossfast_v4_cache *cache,
+                          const char *secret, size_t secret_len,
+                          const char *method, size_t method_len,
+                          const char *uri, size_t uri_len,
+                          const char *query, size_t query_len,
+                          const ossfast_sign_hdr *own, size_t n_own, size_t own_lines,
+                          const char *headers, size_t headers_len,
+                          const char *additional, size_t additional_len,
+                          const char *region, size_t region_len,
+                          const char *product, size_t product_len,
+                          char *out64);
 /* ---- end HMAC ------------------------------------------------------------ */
 
 /* Copies n bytes to p (n may be 0 with any pointers) and returns the end. */

@@ -21,13 +21,14 @@
 
 /* Bumped whenever the C API changes; _native.py refuses a module whose
    version differs from the one it was written for. */
-#define OSSFAST_ABI_VERSION 2
+#define OSSFAST_ABI_VERSION 3
 
 /* Negative return codes. */
 #define OSSFAST_EINVAL -1    /* malformed input (bad header line, duplicate header, ...) */
 #define OSSFAST_ESPACE -2    /* output buffer too small */
 #define OSSFAST_ETOOMANY -3  /* more header lines than the signer accepts */
 #define OSSFAST_ETOKEN -4    /* the request token has a byte outside 0x21..0x7e */
+#define OSSFAST_EVALUE -5    /* a forwarded header value the core was asked to check is not valid */
 
 /* CPU feature bits returned by ossfast_cpu_features(). */
 #define OSSFAST_CPU_PCLMUL 1
@@ -182,8 +183,16 @@ void ossfast_wgor_signer_free(ossfast_wgor_signer *signer);
  * every line ending CRLF, signed over the lines from Host to the end of
  * <lines> (ossfast_v1_sign with resource "/?x-oss-write-get-object-response",
  * or ossfast_v4_sign with uri "/" and that query, no additional headers).
- * The route and the other lines are the caller's to validate; the token is
- * checked here (1 or more bytes in 0x21..0x7e, else OSSFAST_ETOKEN).
+ * The token is checked here (1 or more bytes in 0x21..0x7e, else
+ * OSSFAST_ETOKEN), the route and md5 only for the same bytes (OSSFAST_EINVAL:
+ * the caller validates the route as a host name). <extra> is the caller's to
+ * validate when extra_lines < 0; when extra_lines >= 0 it must hold exactly
+ * that many lines "<name>: <value>\r\n" whose values are 1 to 8192 bytes in
+ * 0x20..0x7e with no blank at either end, else OSSFAST_EVALUE (the forwarded
+ * headers of the common request, checked here rather than in Python; the
+ * line count stops a value with CRLF in it from passing as two lines).
+ * The signer parses only <extra> and <lines>: the lines the head writes
+ * itself go to it already split.
  * When crc is not NULL, *crc receives the CRC-64/XZ of body[0..body_len).
  * Returns the head's length, OSSFAST_ESPACE when out_cap is too small (the
  * size needed is ossfast_wgor_head_size()), or a signing error code. */
@@ -195,7 +204,7 @@ int ossfast_wgor_head(const ossfast_wgor_signer *signer,
                       const char *token, size_t token_len,
                       int status, uint64_t content_length,
                       const char *md5, size_t md5_len,
-                      const char *extra, size_t extra_len,
+                      const char *extra, size_t extra_len, int extra_lines,
                       const char *lines, size_t lines_len,
                       const char *auth_prefix, size_t auth_prefix_len,
                       const char *body, size_t body_len, uint64_t *crc,

@@ -31,12 +31,7 @@
 #define CACHE_REGION_MAX 64
 #define CACHE_PRODUCT_MAX 32
 
-typedef struct {
-    const char *name;
-    size_t name_len;
-    const char *value;
-    size_t value_len;
-} sign_hdr;
+typedef ossfast_sign_hdr sign_hdr;
 
 typedef struct {
     sign_hdr h[SIGN_MAX_LINES];
@@ -151,9 +146,9 @@ static void text_free(char *buf, char *stack)
  */
 static int parse_headers(const char *block, size_t len, int mode,
                          const char *additional, size_t additional_len,
-                         char *fold, sign_hdrs *out)
+                         char *fold, sign_hdrs *out, size_t lines)
 {
-    size_t pos = 0, lines = 0, used = 0, i;
+    size_t pos = 0, used = 0, i;
     out->n = 0;
     while (pos < len) {
         const char *line = block + pos;
@@ -221,6 +216,41 @@ static int parse_headers(const char *block, size_t len, int mode,
         if (name_cmp(&out->h[i - 1], &out->h[i]) == 0)
             return OSSFAST_EINVAL;
     return 0;
+}
+
+/*
+ * The caller's own signed headers (`own`: sorted, names lowercased, values
+ * trimmed: a head's lines that need no parsing) merged into the parsed ones;
+ * a name in both is a repeat (EINVAL). parse_headers counted the caller's
+ * lines first, so the total fits in hs.
+ */
+static int merge_own(const sign_hdr *own, size_t n_own, sign_hdrs *hs)
+{
+    size_t i = hs->n, j = n_own, k = hs->n + n_own;
+    if (k > SIGN_MAX_LINES)
+        return OSSFAST_ETOOMANY;
+    while (j > 0) {
+        int c = i > 0 ? name_cmp(&hs->h[i - 1], &own[j - 1]) : -1;
+        if (c == 0)
+            return OSSFAST_EINVAL;
+        if (c > 0)
+            hs->h[--k] = hs->h[--i];
+        else
+            hs->h[--k] = own[--j];
+    }
+    hs->n += n_own;
+    return 0;
+}
+
+/* parse_headers of `tail` after `own_lines` lines of the caller's, then merge_own. */
+static int parse_parts(const sign_hdr *own, size_t n_own, size_t own_lines, const char *tail,
+                       size_t tail_len, int mode, const char *additional, size_t additional_len,
+                       char *fold, sign_hdrs *hs)
+{
+    int rc = parse_headers(tail, tail_len, mode, additional, additional_len, fold, hs, own_lines);
+    if (rc == 0 && n_own)
+        rc = merge_own(own, n_own, hs);
+    return rc;
 }
 
 /* Scratch for the lowercased names: on the stack unless the block is huge. */
@@ -309,7 +339,7 @@ int ossfast_v1_string_to_sign(const char *method, size_t method_len,
     int rc = fold_init(&fold, headers_len);
     if (rc < 0)
         return rc;
-    rc = parse_headers(headers, headers_len, MODE_V1, NULL, 0, fold.buf, &hs);
+    rc = parse_headers(headers, headers_len, MODE_V1, NULL, 0, fold.buf, &hs, 0);
     if (rc == 0) {
         need = v1_length(&hs, method_len, resource_len);
         if (need > out_cap || need > (size_t)INT_MAX)
@@ -321,11 +351,12 @@ int ossfast_v1_string_to_sign(const char *method, size_t method_len,
     return rc;
 }
 
-int ossfast_v1_sign_key(const ossfast_hmac_sha1_key *hk,
-                        const char *method, size_t method_len,
-                        const char *headers, size_t headers_len,
-                        const char *resource, size_t resource_len,
-                        char *out28)
+int ossfast_v1_sign_parts(const ossfast_hmac_sha1_key *hk,
+                          const char *method, size_t method_len,
+                          const ossfast_sign_hdr *own, size_t n_own, size_t own_lines,
+                          const char *tail, size_t tail_len,
+                          const char *resource, size_t resource_len,
+                          char *out28)
 {
     char stack[SIGN_STACK_TEXT];
     unsigned char mac[20];
@@ -333,10 +364,10 @@ int ossfast_v1_sign_key(const ossfast_hmac_sha1_key *hk,
     fold_buf fold;
     size_t n;
     char *text;
-    int rc = fold_init(&fold, headers_len);
+    int rc = fold_init(&fold, tail_len);
     if (rc < 0)
         return rc;
-    rc = parse_headers(headers, headers_len, MODE_V1, NULL, 0, fold.buf, &hs);
+    rc = parse_parts(own, n_own, own_lines, tail, tail_len, MODE_V1, NULL, 0, fold.buf, &hs);
     if (rc == 0) {
         text = text_buf(stack, sizeof stack, v1_length(&hs, method_len, resource_len));
         if (!text) {
@@ -362,8 +393,8 @@ int ossfast_v1_sign(const char *secret, size_t secret_len,
     ossfast_hmac_sha1_key hk;
     int rc;
     ossfast_hmac_sha1_key_init(&hk, secret, secret_len);
-    rc = ossfast_v1_sign_key(&hk, method, method_len, headers, headers_len, resource, resource_len,
-                             out28);
+    rc = ossfast_v1_sign_parts(&hk, method, method_len, NULL, 0, 0, headers, headers_len, resource,
+                               resource_len, out28);
     ossfast_wipe(&hk, sizeof hk);
     return rc;
 }
@@ -492,7 +523,7 @@ int ossfast_v4_canonical_request(const char *method, size_t method_len,
     int rc = fold_init(&fold, headers_len);
     if (rc < 0)
         return rc;
-    rc = parse_headers(headers, headers_len, MODE_V4, additional, additional_len, fold.buf, &hs);
+    rc = parse_headers(headers, headers_len, MODE_V4, additional, additional_len, fold.buf, &hs, 0);
     if (rc == 0) {
         need = v4_cr_length(&hs, method_len, uri_len, query_len, additional_len);
         if (need > out_cap || need > (size_t)INT_MAX)
@@ -522,7 +553,7 @@ int ossfast_v4_string_to_sign(const char *method, size_t method_len,
     int rc = fold_init(&fold, headers_len);
     if (rc < 0)
         return rc;
-    rc = parse_headers(headers, headers_len, MODE_V4, additional, additional_len, fold.buf, &hs);
+    rc = parse_headers(headers, headers_len, MODE_V4, additional, additional_len, fold.buf, &hs, 0);
     if (rc < 0)
         goto done;
     date = v4_date(&hs);
@@ -682,16 +713,17 @@ static void cached_key(ossfast_v4_cache *c, const char *secret, size_t secret_le
     }
 }
 
-int ossfast_v4_sign(ossfast_v4_cache *cache,
-                    const char *secret, size_t secret_len,
-                    const char *method, size_t method_len,
-                    const char *uri, size_t uri_len,
-                    const char *query, size_t query_len,
-                    const char *headers, size_t headers_len,
-                    const char *additional, size_t additional_len,
-                    const char *region, size_t region_len,
-                    const char *product, size_t product_len,
-                    char *out64)
+int ossfast_v4_sign_parts(ossfast_v4_cache *cache,
+                          const char *secret, size_t secret_len,
+                          const char *method, size_t method_len,
+                          const char *uri, size_t uri_len,
+                          const char *query, size_t query_len,
+                          const ossfast_sign_hdr *own, size_t n_own, size_t own_lines,
+                          const char *headers, size_t headers_len,
+                          const char *additional, size_t additional_len,
+                          const char *region, size_t region_len,
+                          const char *product, size_t product_len,
+                          char *out64)
 {
     char stack[512];
     char hex[64];
@@ -705,7 +737,8 @@ int ossfast_v4_sign(ossfast_v4_cache *cache,
     int rc = fold_init(&fold, headers_len);
     if (rc < 0)
         return rc;
-    rc = parse_headers(headers, headers_len, MODE_V4, additional, additional_len, fold.buf, &hs);
+    rc = parse_parts(own, n_own, own_lines, headers, headers_len, MODE_V4, additional, additional_len,
+                     fold.buf, &hs);
     if (rc < 0)
         goto done;
     date = v4_date(&hs);
@@ -731,4 +764,20 @@ int ossfast_v4_sign(ossfast_v4_cache *cache,
 done:
     fold_done(&fold);
     return rc;
+}
+
+int ossfast_v4_sign(ossfast_v4_cache *cache,
+                    const char *secret, size_t secret_len,
+                    const char *method, size_t method_len,
+                    const char *uri, size_t uri_len,
+                    const char *query, size_t query_len,
+                    const char *headers, size_t headers_len,
+                    const char *additional, size_t additional_len,
+                    const char *region, size_t region_len,
+                    const char *product, size_t product_len,
+                    char *out64)
+{
+    return ossfast_v4_sign_parts(cache, secret, secret_len, method, method_len, uri, uri_len, query,
+                                 query_len, NULL, 0, 0, headers, headers_len, additional,
+                                 additional_len, region, region_len, product, product_len, out64);
 }

@@ -15,7 +15,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a cold s
 if TYPE_CHECKING:
     from typing import Any, Optional, Sequence, Tuple
 
-ABI_VERSION = 2
+ABI_VERSION = 3
 
 
 def check_abi(module_lib: Any) -> None:
@@ -406,6 +406,9 @@ def v4_signer(cache: Optional[V4Cache], secret: bytes, method: bytes, uri: bytes
 _wgor_head = lib.ossfast_wgor_head
 _time = time.time
 _ETOKEN = lib.OSSFAST_ETOKEN
+_EVALUE = lib.OSSFAST_EVALUE
+_FWD_REFUSED = ("a forwarded header value is not 1 to 8192 printable ASCII characters without a blank "
+                "at either end")
 _CRC_OUT = "uint64_t[1]"
 _HEAD_CAP = 4096
 _HEAD_BUFFER = "char[%d]" % _HEAD_CAP  # reused; a bigger head gets a buffer of its own size
@@ -445,7 +448,7 @@ def wgor_head_builder(version: int, secret: bytes, region: bytes = b"", product:
             blen, crc_p = len(data), crc  # len of the char[] view: bytes, not items
         while True:
             n = _wgor_head(ptr, route, len(route), token, len(token), status, length, md5, len(md5),
-                           extra, len(extra), lines, len(lines), auth_prefix, len(auth_prefix),
+                           extra, len(extra), -1, lines, len(lines), auth_prefix, len(auth_prefix),
                            data, blen, crc_p, out, cap)
             if n != _ESPACE or cap != _HEAD_CAP:
                 break
@@ -479,9 +482,11 @@ def wgor_head_builder(version: int, secret: bytes, region: bytes = b"", product:
 
 
 def wgor_route_head(signer: Any, route: bytes) -> Any:
-    """``head(token, status, body, extra=b"") -> (head, crc64)``: ``signer.wgor_head(route,
-    token, status, len(body), extra=extra, body=body)`` for one route and a ``bytes`` body, in
-    one Python frame (the sender's per-request call); ``extra`` is validated header lines. The
+    """``head(token, status, body, fwd=b"", nfwd=-1) -> (head, crc64)``: ``signer.wgor_head(route,
+    token, status, len(body), extra=fwd, body=body)`` for one route and a ``bytes`` body, in
+    one Python frame (the sender's per-request call). ``fwd``: header lines, validated by the
+    caller when ``nfwd`` is -1; else exactly ``nfwd`` forwarded-header lines whose values the
+    core checks (InvalidRequestError when one is not valid: the general way says which). The
     signer's per-second lines are read as wgor_head reads them; anything but a plain success
     (a head over 4 KiB, an error) goes to the signer's own builder, which handles it or raises
     the precise error."""
@@ -489,7 +494,8 @@ def wgor_route_head(signer: Any, route: bytes) -> Any:
     ptr, spare = builder.ptr, builder.spare
     rl = len(route)
 
-    def head(token: bytes, status: int, body: bytes, extra: bytes = b"") -> Tuple[bytes, Optional[int]]:
+    def head(token: bytes, status: int, body: bytes, fwd: bytes = b"",
+             nfwd: int = -1) -> Tuple[bytes, Optional[int]]:
         cached = signer._second
         if cached[0] != int(_time()):
             cached = signer._at(None)
@@ -499,11 +505,13 @@ def wgor_route_head(signer: Any, route: bytes) -> Any:
             pair = (_alloc(_HEAD_BUFFER), _alloc(_CRC_OUT))
         out, crc = pair
         bl = len(body)
-        n = _wgor_head(ptr, route, rl, token, len(token), status, bl, b"", 0, extra, len(extra),
+        n = _wgor_head(ptr, route, rl, token, len(token), status, bl, b"", 0, fwd, len(fwd), nfwd,
                        cached[2], cached[3], cached[5], cached[4], body, bl, crc, out, _HEAD_CAP)
         if n < 0:
             spare.append(pair)
-            return builder(route, token, status, bl, b"", extra, cached[2], cached[5], body)
+            if n == _EVALUE:
+                raise _InvalidRequestError(_FWD_REFUSED, "headers")
+            return builder(route, token, status, bl, b"", fwd, cached[2], cached[5], body)
         result = _unpack(out, n), crc[0]
         spare.append(pair)
         return result

@@ -414,10 +414,39 @@ def wgor_head_builder(version: int, secret: bytes, region: bytes = b"", product:
     return head
 
 
+_FWD_REFUSED = ("a forwarded header value is not 1 to 8192 printable ASCII characters without a blank "
+                "at either end")
+
+
+def fwd_lines_ok(fwd: bytes, count: int) -> bool:
+    """The core's check of forwarded lines (csrc/head.c fwd_ok): exactly ``count`` lines
+    ``name: value CRLF``, each value 1 to 8192 bytes in 0x20..0x7e, no blank at either end;
+    ``count`` -1: not checked (the caller validated them)."""
+    if count < 0:
+        return True
+    if fwd and not fwd.endswith(b"\r\n"):
+        return False
+    lines = fwd.split(b"\r\n")[:-1] if fwd else []
+    if len(lines) != count:
+        return False
+    for line in lines:
+        name, sep, value = line.partition(b": ")
+        if (not name or not sep or b":" in name or b"\r" in name or b"\n" in name
+                or not 1 <= len(value) <= 8192 or value[:1] == b" " or value[-1:] == b" "
+                or any(c < 0x20 or c > 0x7E for c in value)):
+            return False
+    return True
+
+
 def wgor_route_head(signer: Any, route: bytes) -> Any:
     """The twin of ``_native.wgor_route_head``."""
 
-    def head(token: bytes, status: int, body: bytes, extra: bytes = b"") -> "tuple[bytes, Optional[int]]":
-        return signer.wgor_head(route, token, status, len(body), b"", extra, body)
+    def head(token: bytes, status: int, body: bytes, fwd: bytes = b"",
+             nfwd: int = -1) -> "tuple[bytes, Optional[int]]":
+        if (nfwd >= 0 and not fwd_lines_ok(fwd, nfwd) and 0 <= status <= 999 and token
+                and all(0x21 <= c <= 0x7E for c in token)):
+            # (the core checks the token and the status first: wgor_head raises those errors)
+            raise _InvalidRequestError(_FWD_REFUSED, "headers")
+        return signer.wgor_head(route, token, status, len(body), b"", fwd, body)
 
     return head

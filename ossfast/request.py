@@ -402,6 +402,70 @@ def fwd_values(values: Tuple[Any, ...]) -> bytes:
     return text.encode("ascii")
 
 
+#: no forwarded headers, for the route head function (``fwd``, ``nfwd``)
+NO_FWD = (b"", 0)
+
+
+def fwd_lines(ar: Any, cc: Any, cd: Any, ce: Any, cl: Any, ct: Any, et: Any, ex: Any,
+              lm: Any) -> Optional[Tuple[bytes, int]]:
+    """The forwarded headers of the common request (FWD_HEADERS order, no Content-Range) as
+    ``(lines, count)`` for the core to check (``extra_lines``), or None when a value is not a
+    plain ASCII str or is refused (the general way then converts it or says what is wrong).
+    The plain values are not checked here: the core checks every one of them (1 to 8192
+    printable ASCII characters, no blank at either end) and that there are exactly ``count``
+    lines, so a CR LF in a value is refused, not taken for a second header. Dates and
+    Content-Disposition are checked (and written) by their validators, as the general way
+    does. Never raises."""
+    t = ""
+    n = 0
+    if ar is not None:
+        if type(ar) is not str:
+            return None
+        t += "x-oss-fwd-header-Accept-Ranges: " + ar + "\r\n"
+        n += 1
+    if cc is not None:
+        if type(cc) is not str:
+            return None
+        t += "x-oss-fwd-header-Cache-Control: " + cc + "\r\n"
+        n += 1
+    if cd is not None:
+        try:
+            t += "x-oss-fwd-header-Content-Disposition: " + content_disposition(cd) + "\r\n"
+        except InvalidRequestError:
+            return None
+        n += 1
+    if ce is not None:
+        if type(ce) is not str:
+            return None
+        t += "x-oss-fwd-header-Content-Encoding: " + ce + "\r\n"
+        n += 1
+    if cl is not None:
+        if type(cl) is not str:
+            return None
+        t += "x-oss-fwd-header-Content-Language: " + cl + "\r\n"
+        n += 1
+    if ct is not None:
+        if type(ct) is not str:
+            return None
+        t += "x-oss-fwd-header-Content-Type: " + ct + "\r\n"
+        n += 1
+    if et is not None:
+        if type(et) is not str:
+            return None
+        t += "x-oss-fwd-header-ETag: " + et + "\r\n"
+        n += 1
+    try:
+        if ex is not None:
+            t += "x-oss-fwd-header-Expires: " + check_expires("expires", ex) + "\r\n"
+            n += 1
+        if lm is not None:
+            t += "x-oss-fwd-header-Last-Modified: " + check_http_date("last_modified", lm) + "\r\n"
+            n += 1
+        return (t.encode("ascii"), n) if n else NO_FWD
+    except (InvalidRequestError, UnicodeEncodeError):
+        return None
+
+
 def _fwd_block(fwd: Mapping[str, Any]) -> Tuple[bytes, Optional[str]]:
     """The forwarded headers as bytes, in API-reference order, and the Content-Range value."""
     parts = []

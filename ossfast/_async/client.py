@@ -196,11 +196,12 @@ class AsyncClient:
                     and content_encoding is None and content_language is None
                     and content_type is None and etag is None and expires is None
                     and last_modified is None):
-                made = self._builder._small_head(route, token, status, body, None)
+                made = self._builder._small_head(route, token, status, body, _request.NO_FWD)
             else:
-                made = self._builder._small_head(route, token, status, body, (
-                    accept_ranges, cache_control, content_disposition, content_encoding,
-                    content_language, None, content_type, etag, expires, last_modified))
+                fwd = _request.fwd_lines(accept_ranges, cache_control, content_disposition,
+                                         content_encoding, content_language, content_type, etag,
+                                         expires, last_modified)
+                made = None if fwd is None else self._builder._small_head(route, token, status, body, fwd)
             if made is not None:
                 return await self._send_small(route, status, made[0], body, made[1])
         abody = None

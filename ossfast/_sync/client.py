@@ -212,7 +212,22 @@ class Client:
                 content_md5: Any = False, date: Optional[_dt.datetime] = None,
                 progress: Optional[Callable[[int, int], Any]] = None) -> _request.PreparedRequest:
         """Validate and build the request without sending it (``date`` fixes Date/x-oss-date)."""
-        if progress is not None and not callable(progress):
+        if (progress is None and headers is None and content_length is None and content_md5 is False
+                and date is None and content_range is None and type(body) is bytes
+                and len(body) <= _FAST_BODY and type(route) is str):
+            # The common request: the fast path's one C call (forwarded values checked in C).
+            if (accept_ranges is None and cache_control is None and content_disposition is None
+                    and content_encoding is None and content_language is None and content_type is None
+                    and etag is None and expires is None and last_modified is None):
+                fwd: Optional[Tuple[bytes, int]] = _NO_FWD
+            else:
+                fwd = _request.fwd_lines(accept_ranges, cache_control, content_disposition,
+                                         content_encoding, content_language, content_type, etag,
+                                         expires, last_modified)
+            made = None if fwd is None else self._small_head(route, token, status, body, fwd)
+            if made is not None:
+                return _request.PreparedRequest(made[0], len(body), route, status, None, body, made[1])
+        elif progress is not None and not callable(progress):
             raise InvalidRequestError("progress: must be callable as progress(bytes_sent, total)",
                                       field="progress")
         if (accept_ranges is None and cache_control is None and content_disposition is None
@@ -267,11 +282,12 @@ class Client:
                         and content_encoding is None and content_language is None
                         and content_type is None and etag is None and expires is None
                         and last_modified is None):
-                    made = self._small_head(route, token, status, data, None)
+                    fwd: Optional[Tuple[bytes, int]] = _NO_FWD
                 else:
-                    made = self._small_head(route, token, status, data, (
-                        accept_ranges, cache_control, content_disposition, content_encoding,
-                        content_language, None, content_type, etag, expires, last_modified))
+                    fwd = _request.fwd_lines(accept_ranges, cache_control, content_disposition,
+                                             content_encoding, content_language, content_type, etag,
+                                             expires, last_modified)
+                made = None if fwd is None else self._small_head(route, token, status, data, fwd)
                 if made is not None:
                     return self._send_small(route, status, made[0], data, made[1])
             if fpos >= 0:  # read for nothing: the general path takes the file from where it was
@@ -284,18 +300,18 @@ class Client:
             content_length=content_length, content_md5=content_md5, progress=progress), progress)
 
     def _small_head(self, route: str, token: Any, status: Any, data: bytes,
-                    fwd: Optional[Tuple[Any, ...]]) -> Optional[Tuple[bytes, int]]:
-        """The fast path's head, for both drivers: ``(head, CRC-64 of data)`` built and signed
-        in one C call for a route seen before, or None when the request is not the common case
-        or anything in it is wrong (the general path then says what, in prepare()'s order).
-        ``fwd``: the ten forwarded values in FWD_HEADERS order, or None when all are absent."""
+                    fwd: Tuple[bytes, int]) -> Optional[Tuple[bytes, int]]:
+        """The fast path's head, for both drivers and prepare(): ``(head, CRC-64 of data)``
+        built and signed in one C call for a route seen before, or None when the request is not
+        the common case or anything in it is wrong (the general path then says what, in
+        prepare()'s order). ``fwd``: ``request.fwd_lines`` of the forwarded values (the core
+        checks them), or ``request.NO_FWD``."""
         lane = (self._keys if self._provider is None else self._keys_now()).lanes.get(route)
         if (lane is None or type(status) is not int or status not in _FAST_STATUS
                 or type(token) is not str or len(token) > _MAX_TOKEN):
             return None
         try:
-            made = lane[2](token.encode("ascii"), status, data,
-                           b"" if fwd is None else _request.fwd_values(fwd))
+            made = lane[2](token.encode("ascii"), status, data, fwd[0], fwd[1])
         except (UnicodeEncodeError, InvalidRequestError):
             return None
         return made if len(made[0]) <= _request.MAX_HEAD else None
@@ -477,6 +493,7 @@ class Client:
 
 #: the fast path's bodies and statuses (206 needs a Content-Range, 304 no body: both go the general way)
 _FAST_BODY = 64 * 1024
+_NO_FWD = _request.NO_FWD
 _FAST_FILES = (io.BufferedReader, io.FileIO)  # open(path, "rb"), with or without buffering
 
 
