@@ -353,7 +353,7 @@ class Client:
             return self._send(self._small_request(route, status, head, data, crc), None, start,
                               conn, sent=sent)
         try:
-            resp = read_reply(conn, timeout.read, start)
+            resp = read_reply(conn, timeout.read, _perf_counter())  # the wait starts now
         except BaseException as exc:
             self._read_failed(conn, exc, n)
             raise
