@@ -150,7 +150,8 @@ static int fwd_ok(const char *p, size_t len, int expect)
 #define OWN(h, lit, v, n) \
     ((h)->name = (lit), (h)->name_len = sizeof(lit) - 1, (h)->value = (v), (h)->value_len = (n))
 
-int ossfast_wgor_head(const ossfast_wgor_signer *signer,
+/* ossfast_wgor_head once the signer and the route are known to be good. */
+static int write_head(const ossfast_wgor_signer *signer,
                       const char *route, size_t route_len,
                       const char *token, size_t token_len,
                       int status, uint64_t content_length,
@@ -166,12 +167,9 @@ int ossfast_wgor_head(const ossfast_wgor_signer *signer,
     size_t own_lines = md5_len ? 6 : 5; /* with Host and Content-Length */
     char *p = out, *tail, *v;
     int rc;
-    if (!signer)
-        return OSSFAST_EINVAL;
     if (!token_ok(token, token_len))
         return OSSFAST_ETOKEN;
-    if (status < 0 || status > 999 || !token_ok(route, route_len) ||
-        (md5_len && !token_ok(md5, md5_len)))
+    if (status < 0 || status > 999 || (md5_len && !token_ok(md5, md5_len)))
         return OSSFAST_EINVAL;
     if (extra_lines >= 0 && !fwd_ok(extra, extra_len, extra_lines))
         return OSSFAST_EVALUE;
@@ -232,4 +230,68 @@ int ossfast_wgor_head(const ossfast_wgor_signer *signer,
     if (crc)
         *crc = body_len ? ossfast_crc64(0, body, body_len) : 0;
     return (int)(p - out);
+}
+
+int ossfast_wgor_head(const ossfast_wgor_signer *signer,
+                      const char *route, size_t route_len,
+                      const char *token, size_t token_len,
+                      int status, uint64_t content_length,
+                      const char *md5, size_t md5_len,
+                      const char *extra, size_t extra_len, int extra_lines,
+                      const char *lines, size_t lines_len,
+                      const char *auth_prefix, size_t auth_prefix_len,
+                      const char *body, size_t body_len, uint64_t *crc,
+                      char *out, size_t out_cap)
+{
+    if (!signer)
+        return OSSFAST_EINVAL;
+    if (!token_ok(token, token_len))
+        return OSSFAST_ETOKEN; /* the token's error before the route's, as always */
+    if (!token_ok(route, route_len))
+        return OSSFAST_EINVAL;
+    return write_head(signer, route, route_len, token, token_len, status, content_length, md5,
+                      md5_len, extra, extra_len, extra_lines, lines, lines_len, auth_prefix,
+                      auth_prefix_len, body, body_len, crc, out, out_cap);
+}
+
+/* ---- one route ----------------------------------------------------------- */
+
+struct ossfast_wgor_route {
+    const ossfast_wgor_signer *signer;
+    size_t route_len;
+    char route[];
+};
+
+ossfast_wgor_route *ossfast_wgor_route_new(const ossfast_wgor_signer *signer, const char *route,
+                                           size_t route_len)
+{
+    ossfast_wgor_route *r;
+    if (!signer || !token_ok(route, route_len) || route_len > 4096)
+        return NULL;
+    r = (ossfast_wgor_route *)malloc(sizeof *r + route_len);
+    if (!r)
+        return NULL;
+    r->signer = signer;
+    r->route_len = route_len;
+    memcpy(r->route, route, route_len);
+    return r;
+}
+
+void ossfast_wgor_route_free(ossfast_wgor_route *route)
+{
+    free(route);
+}
+
+int ossfast_wgor_route_head(const ossfast_wgor_route *r,
+                            const char *token, size_t token_len, int status,
+                            const char *fwd, size_t fwd_len, int fwd_lines,
+                            const char *lines, size_t lines_len,
+                            const char *auth_prefix, size_t auth_prefix_len,
+                            const char *body, size_t body_len, uint64_t *crc, char *out)
+{
+    if (!r)
+        return OSSFAST_EINVAL;
+    return write_head(r->signer, r->route, r->route_len, token, token_len, status, body_len, "", 0,
+                      fwd, fwd_len, fwd_lines, lines, lines_len, auth_prefix, auth_prefix_len, body,
+                      body_len, crc, out, OSSFAST_ROUTE_HEAD_CAP);
 }

@@ -21,7 +21,7 @@
 
 /* Bumped whenever the C API changes; _native.py refuses a module whose
    version differs from the one it was written for. */
-#define OSSFAST_ABI_VERSION 3
+#define OSSFAST_ABI_VERSION 4
 
 /* Negative return codes. */
 #define OSSFAST_EINVAL -1    /* malformed input (bad header line, duplicate header, ...) */
@@ -209,6 +209,26 @@ int ossfast_wgor_head(const ossfast_wgor_signer *signer,
                       const char *auth_prefix, size_t auth_prefix_len,
                       const char *body, size_t body_len, uint64_t *crc,
                       char *out, size_t out_cap);
+
+/* One route of one signer (the route is copied, the signer is not: free the
+ * route first). NULL when the route is not 1 to 4096 bytes in 0x21..0x7e, the
+ * signer is NULL or memory is short.
+ * ossfast_wgor_route_head is ossfast_wgor_head for that route, a body whose
+ * length is the Content-Length, no Content-MD5, `fwd` as extra with
+ * extra_lines = fwd_lines, and an output buffer of OSSFAST_ROUTE_HEAD_CAP
+ * bytes (OSSFAST_ESPACE when the head is longer: use ossfast_wgor_head):
+ * the sender's per-request call, with six arguments fewer to convert. */
+#define OSSFAST_ROUTE_HEAD_CAP 4096
+typedef struct ossfast_wgor_route ossfast_wgor_route;
+ossfast_wgor_route *ossfast_wgor_route_new(const ossfast_wgor_signer *signer, const char *route,
+                                           size_t route_len);
+void ossfast_wgor_route_free(ossfast_wgor_route *route);
+int ossfast_wgor_route_head(const ossfast_wgor_route *route,
+                            const char *token, size_t token_len, int status,
+                            const char *fwd, size_t fwd_len, int fwd_lines,
+                            const char *lines, size_t lines_len,
+                            const char *auth_prefix, size_t auth_prefix_len,
+                            const char *body, size_t body_len, uint64_t *crc, char *out);
 
 /* cffi:end */
 

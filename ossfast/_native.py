@@ -15,7 +15,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a cold s
 if TYPE_CHECKING:
     from typing import Any, Optional, Sequence, Tuple
 
-ABI_VERSION = 3
+ABI_VERSION = 4
 
 
 def check_abi(module_lib: Any) -> None:
@@ -404,13 +404,14 @@ def v4_signer(cache: Optional[V4Cache], secret: bytes, method: bytes, uri: bytes
 # the whole WriteGetObjectResponse head (csrc/head.c)
 # =============================================================================
 _wgor_head = lib.ossfast_wgor_head
+_route_head = lib.ossfast_wgor_route_head
 _time = time.time
 _ETOKEN = lib.OSSFAST_ETOKEN
 _EVALUE = lib.OSSFAST_EVALUE
 _FWD_REFUSED = ("a forwarded header value is not 1 to 8192 printable ASCII characters without a blank "
                 "at either end")
 _CRC_OUT = "uint64_t[1]"
-_HEAD_CAP = 4096
+_HEAD_CAP = lib.OSSFAST_ROUTE_HEAD_CAP  # the route head writes into buffers of this size
 _HEAD_BUFFER = "char[%d]" % _HEAD_CAP  # reused; a bigger head gets a buffer of its own size
 
 
@@ -491,8 +492,14 @@ def wgor_route_head(signer: Any, route: bytes) -> Any:
     (a head over 4 KiB, an error) goes to the signer's own builder, which handles it or raises
     the precise error."""
     builder = signer._head
-    ptr, spare = builder.ptr, builder.spare
-    rl = len(route)
+    spare = builder.spare
+    rptr = lib.ossfast_wgor_route_new(builder.ptr, route, len(route))
+    if rptr == _NULL:
+        if not route or len(route) > 4096 or any(c < 0x21 or c > 0x7E for c in route):
+            raise ValueError("wgor_route_head: the route must be 1 to 4096 printable ASCII bytes")
+        raise MemoryError("cannot allocate a WGOR route")
+    rptr = ffi.gc(rptr, lib.ossfast_wgor_route_free)
+    keep = builder  # the C route points at the builder's signer: it must outlive ``head``
 
     def head(token: bytes, status: int, body: bytes, fwd: bytes = b"",
              nfwd: int = -1) -> Tuple[bytes, Optional[int]]:
@@ -505,8 +512,8 @@ def wgor_route_head(signer: Any, route: bytes) -> Any:
             pair = (_alloc(_HEAD_BUFFER), _alloc(_CRC_OUT))
         out, crc = pair
         bl = len(body)
-        n = _wgor_head(ptr, route, rl, token, len(token), status, bl, b"", 0, fwd, len(fwd), nfwd,
-                       cached[2], cached[3], cached[5], cached[4], body, bl, crc, out, _HEAD_CAP)
+        n = _route_head(rptr, token, len(token), status, fwd, len(fwd), nfwd, cached[2], cached[3],
+                        cached[5], cached[4], body, bl, crc, out)
         if n < 0:
             spare.append(pair)
             if n == _EVALUE:
@@ -516,4 +523,5 @@ def wgor_route_head(signer: Any, route: bytes) -> Any:
         spare.append(pair)
         return result
 
+    head.builder = keep  # type: ignore[attr-defined]
     return head

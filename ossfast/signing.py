@@ -303,7 +303,7 @@ class _SignerBase:
         return self.heads.wgor_head(route, token, status, content_length, md5, extra, body, now)
 
     def route_head(self, route: bytes) -> Callable[..., Tuple[bytes, Optional[int]]]:
-        """``head(token, status, body, extra=b"")`` for one (validated) route: see
+        """``head(token, status, body, fwd=b"", nfwd=-1)`` for one (validated) route: see
         ``request.HeadBuilder.route``."""
         return self.heads.route(route.decode("ascii"))[2]
 

@@ -177,3 +177,12 @@ def test_native_and_pure_heads_agree_on_random_extra_lines(version):
             same += 1
             assert a == b, (extra, md5)
     assert same > 1000 and refused > 100
+
+
+@needs_native
+def test_a_route_the_core_cannot_hold_is_refused():
+    heads = signing.SignerV1(Credentials("ak", "sk")).heads
+    for bad in (b"", b"has space", b"x\r\ny", b"x" * 4097, b"caf\xc3\xa9"):
+        with pytest.raises(ValueError, match="route"):
+            native.wgor_route_head(heads, bad)
+    assert native.wgor_route_head(heads, b"x" * 4096)(TOKEN, 200, b"")[0].count(b"x" * 4096) == 2

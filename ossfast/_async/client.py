@@ -192,16 +192,9 @@ class AsyncClient:
             # The common case as the blocking client's fast path: the head built and signed in
             # one C call, head and body in one write on an idle pooled connection. Anything
             # unusual (and any error) goes the general way, which says what is wrong.
-            if (accept_ranges is None and cache_control is None and content_disposition is None
-                    and content_encoding is None and content_language is None
-                    and content_type is None and etag is None and expires is None
-                    and last_modified is None):
-                made = self._builder._small_head(route, token, status, body, _request.NO_FWD)
-            else:
-                fwd = _request.fwd_lines(accept_ranges, cache_control, content_disposition,
-                                         content_encoding, content_language, content_type, etag,
-                                         expires, last_modified)
-                made = None if fwd is None else self._builder._small_head(route, token, status, body, fwd)
+            fwd = _request.fwd_lines(accept_ranges, cache_control, content_disposition, content_encoding,
+                                     content_language, content_type, etag, expires, last_modified)
+            made = None if fwd is None else self._builder._small_head(route, token, status, body, fwd)
             if made is not None:
                 return await self._send_small(route, status, made[0], body, made[1])
         abody = None

@@ -216,14 +216,8 @@ class Client:
                 and date is None and content_range is None and type(body) is bytes
                 and len(body) <= _FAST_BODY and type(route) is str):
             # The common request: the fast path's one C call (forwarded values checked in C).
-            if (accept_ranges is None and cache_control is None and content_disposition is None
-                    and content_encoding is None and content_language is None and content_type is None
-                    and etag is None and expires is None and last_modified is None):
-                fwd: Optional[Tuple[bytes, int]] = _NO_FWD
-            else:
-                fwd = _request.fwd_lines(accept_ranges, cache_control, content_disposition,
-                                         content_encoding, content_language, content_type, etag,
-                                         expires, last_modified)
+            fwd = _request.fwd_lines(accept_ranges, cache_control, content_disposition, content_encoding,
+                                     content_language, content_type, etag, expires, last_modified)
             made = None if fwd is None else self._small_head(route, token, status, body, fwd)
             if made is not None:
                 return _request.PreparedRequest(made[0], len(body), route, status, None, body, made[1])
@@ -278,15 +272,8 @@ class Client:
             else:
                 data = None
             if data is not None and type(route) is str:
-                if (accept_ranges is None and cache_control is None and content_disposition is None
-                        and content_encoding is None and content_language is None
-                        and content_type is None and etag is None and expires is None
-                        and last_modified is None):
-                    fwd: Optional[Tuple[bytes, int]] = _NO_FWD
-                else:
-                    fwd = _request.fwd_lines(accept_ranges, cache_control, content_disposition,
-                                             content_encoding, content_language, content_type, etag,
-                                             expires, last_modified)
+                fwd = _request.fwd_lines(accept_ranges, cache_control, content_disposition, content_encoding,
+                                         content_language, content_type, etag, expires, last_modified)
                 made = None if fwd is None else self._small_head(route, token, status, data, fwd)
                 if made is not None:
                     return self._send_small(route, status, made[0], data, made[1])
@@ -493,7 +480,6 @@ class Client:
 
 #: the fast path's bodies and statuses (206 needs a Content-Range, 304 no body: both go the general way)
 _FAST_BODY = 64 * 1024
-_NO_FWD = _request.NO_FWD
 _FAST_FILES = (io.BufferedReader, io.FileIO)  # open(path, "rb"), with or without buffering
 
 
