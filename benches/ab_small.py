@@ -9,7 +9,9 @@ with ``taskset`` to the sink's CPU: ossfast ``Client`` (V4) from each checkout (
 tree first on ``sys.path``, this venv's packages), oss2 ``Service.write_get_object_response``
 (V4), and a raw socket sending prebuilt request bytes (the physical limit). Each measures
 ``--requests`` sequential requests on one keep-alive connection after a warm-up. The table gives
-the median req/s over rounds and the median of the per-round ratios.
+the median req/s over rounds and the median of the per-round ratios, and the ratios of the best
+rounds (each contender's fastest round: on a machine others load, what is left when the least
+else ran).
 """
 from __future__ import annotations
 
@@ -107,7 +109,8 @@ def main() -> None:
                 continue
             ratios = [a / b for a, b in zip(rates[name], rates[other])]
             print(f"  {name} / {other}: {statistics.median(ratios):.3f}x "
-                  f"(min {min(ratios):.3f}, max {max(ratios):.3f})")
+                  f"(min {min(ratios):.3f}, max {max(ratios):.3f}; best rounds "
+                  f"{max(rates[name]) / max(rates[other]):.3f}x)")
 
 
 if __name__ == "__main__":

@@ -159,7 +159,7 @@ class ReplyReader:
     """
 
     __slots__ = ("head", "body", "done", "headers_done", "parser", "keep_alive", "trailing", "status",
-                 "received", "max_body", "stream", "no_body", "pieces", "_feed_data")
+                 "received", "max_body", "stream", "no_body", "pieces", "_feed_data", "ready")
 
     def __init__(self) -> None:
         self.parser = httptools.HttpResponseParser(self)
@@ -182,6 +182,7 @@ class ReplyReader:
         self.pieces: Optional[List[bytes]] = None
         if self.stream or self.no_body or self.max_body is not MAX_BODY:
             self.configure()
+        self.ready = True
 
     def configure(self, *, max_body: Optional[int] = MAX_BODY, stream: bool = False,
                   no_body: bool = False) -> None:
@@ -191,6 +192,7 @@ class ReplyReader:
         self.max_body = max_body
         self.stream = stream
         self.no_body = no_body
+        self.ready = False
 
     # ---- llhttp callbacks
     def on_message_begin(self) -> None:
@@ -225,6 +227,7 @@ class ReplyReader:
 
     # ---- feeding
     def feed(self, data: bytes) -> int:
+        self.ready = False
         if not self.headers_done:
             self.head.append(data)
             self.received += len(data)  # counted until the head is in (for its cap)
@@ -241,6 +244,36 @@ class ReplyReader:
         if self.no_body or self.stream:
             return self._partial()
         return NEED_DATA
+
+    def first(self, data: bytes) -> Optional[Reply]:
+        """``feed(data)`` for the first bytes of a reply read whole with the default cap (the
+        reader ``ready``: reset, nothing fed since): the reply, the reader then ready for the
+        next one, when ``data`` holds all of it (what ``take_reply`` would give); else None,
+        and the caller goes on feeding. Same rules as ``feed``, with less bookkeeping for the
+        common reply that comes in one piece."""
+        if len(data) > MAX_HEAD:
+            return self.take_reply() if self.feed(data) == COMPLETE else None
+        self.ready = False
+        self.head.append(data)
+        self.received = len(data)
+        try:
+            self._feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._parser_error(exc)
+        if not self.done:
+            return None
+        if self.trailing or self.status < 200:
+            self._check_done()
+        body = self.body
+        reply = Reply(self.status, None, bytes(body) if body else b"", self.keep_alive, self.head)
+        # reset(), for what a reply read whole changes
+        self.head = []
+        if body is not None:
+            self.body = None
+        self.done = self.headers_done = self.keep_alive = self.trailing = False
+        self.status = self.received = 0
+        self.ready = True
+        return reply
 
     def _parser_error(self, exc: Exception) -> None:
         if isinstance(exc, httptools.HttpParserUpgrade):
@@ -292,6 +325,7 @@ class ReplyReader:
     def feed_eof(self) -> int:
         """The connection closed: COMPLETE for a reply whose body runs to the close, else
         ProtocolError (closed before or in the middle of the reply)."""
+        self.ready = False
         if self.done:
             return COMPLETE
         if self.headers_done and not framed(parse_head_headers(self.head)):

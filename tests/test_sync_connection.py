@@ -189,3 +189,41 @@ def test_iterable_body_with_short_writes():
     conn_over(sock).write(head, body, out)
     assert bytes(sock.wire) == head + b"".join(parts)
     assert out.crc64 == ref_crc64(b"".join(parts)) and out.complete
+
+
+# ---- the fast path's idle connections: the staleness check and FRESH ----------------------
+
+
+@pytest.mark.parametrize("closed", [False, True], ids=["open", "peer-closed"])
+@pytest.mark.parametrize("idle", ["fresh", "idle"])
+def test_acquire_idle_checks_a_connection_unless_its_reply_was_just_read(monkeypatch, closed, idle):
+    """A connection released FRESH seconds ago or more is polled first and, when the peer has
+    closed it, dropped (closed, never handed out); one released less than FRESH ago is handed
+    out unchecked. FRESH is stretched to an hour or set to 0 here: the pool's clock decides."""
+    from ossfast._outcome import Timeout
+    from ossfast._sync import connection as transport
+
+    monkeypatch.setattr(transport, "FRESH", 3600.0 if idle == "fresh" else 0.0)
+    polls = []
+    real_is_stale = Connection.is_stale
+    monkeypatch.setattr(Connection, "is_stale", lambda self: polls.append(self) or real_is_stale(self))
+    a, b = socket.socketpair()
+    try:
+        pool = transport.Pool()
+        conn = Connection(a, ("http", "h", 80), True)
+        conn.wait = 5.0
+        pool.release(conn)
+        if closed:
+            b.close()
+        got = pool.acquire_idle(("http", "h", 80), Timeout(1.0, 5.0))
+        if idle == "fresh":
+            assert got is conn and polls == [] and a.fileno() >= 0
+        else:
+            assert polls == [conn]
+            if closed:
+                assert got is None and a.fileno() == -1 and pool.idle_count() == 0
+            else:
+                assert got is conn
+    finally:
+        a.close()
+        b.close()

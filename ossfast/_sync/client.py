@@ -20,7 +20,7 @@ from .._outcome import (AttemptFailed, Progress, Result, Retry, SendOutcome, Tim
 from ..credentials import Credentials
 from ..errors import CertificateError, InvalidRequestError, TimeoutError, TransportError
 from ..signing import SignerV1, SignerV4, region_from_route
-from .connection import Connection, Pool, Response, read_response, try_read_early_response
+from .connection import Connection, Pool, Response, read_reply, read_response, try_read_early_response
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a cold start pays for it)
 if TYPE_CHECKING:
@@ -322,10 +322,12 @@ class Client:
 
     def _send_small(self, route: str, status: int, head: bytes, data: bytes, crc: int) -> Result:
         """The fast path's send: attempt 0 over an idle pooled connection, head and body in one
-        write (Connection.write_once)."""
+        write (Connection.write_once), the reply in one read when it comes in one piece
+        (read_reply)."""
         start = _perf_counter()
-        key = self._endpoint if self._endpoint is not None else self._key(route)
-        conn = self._pool.acquire_idle(key, self._timeout)
+        key = self._endpoint
+        timeout = self._timeout
+        conn = self._pool.acquire_idle(key if key is not None else self._key(route), timeout)
         if conn is None:
             return self._send(self._small_request(route, status, head, data, crc), None, start)
         try:
@@ -333,16 +335,21 @@ class Client:
         except BaseException as exc:
             return self._send(self._small_request(route, status, head, data, crc), None, start,
                               conn, error=exc)
-        if sent != len(head) + len(data):
+        n = len(data)
+        if sent != len(head) + n:
             return self._send(self._small_request(route, status, head, data, crc), None, start,
                               conn, sent=sent)
-        resp = self._read(conn, len(data))
+        try:
+            resp = read_reply(conn, timeout.read, _perf_counter())  # the wait starts now
+        except BaseException as exc:
+            self._read_failed(conn, exc, n)
+            raise
         if resp.keep_alive and 200 <= resp.status < 300:
             self._pool.release(conn)
-            result = Result(resp.status, None, resp, len(data), crc, _perf_counter() - start, 1, True)
+            result = Result(resp.status, None, resp, n, crc, _perf_counter() - start, 1, True)
             if log.isEnabledFor(_DEBUG):
                 log.debug("WriteGetObjectResponse to %s: status %d forwarded, %d body bytes, request id %s, "
-                          "%.1f ms", route, status, len(data), result.request_id, result.elapsed * 1e3)
+                          "%.1f ms", route, status, n, result.request_id, result.elapsed * 1e3)
             return result
         return self._send(self._small_request(route, status, head, data, crc), None, start, conn, resp=resp)
 
@@ -443,13 +450,17 @@ class Client:
         connection and is raised as it is (never retried: the server may have taken the body)."""
         try:
             return read_response(conn, self._timeout.read)
-        except TransportError as exc:
-            conn.close(abort=True)
-            exc.bytes_sent = body_sent  # the body went out whole; the reply failed
+        except BaseException as exc:
+            self._read_failed(conn, exc, body_sent)
             raise
-        except BaseException:
-            conn.close(abort=True)
-            raise
+
+    @staticmethod
+    def _read_failed(conn: Connection, exc: BaseException, body_sent: int) -> None:
+        """Reading the reply raised ``exc`` (which the caller raises as it is): the connection
+        is closed, and a TransportError says the body went out whole."""
+        conn.close(abort=True)
+        if isinstance(exc, TransportError):
+            exc.bytes_sent = body_sent
 
     # -------------------------------------------------------------- lifecycle
     @property

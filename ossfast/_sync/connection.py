@@ -21,7 +21,12 @@ State rules of a connection:
   keep-alive allowed, nothing left unread) or closed; never both;
 * before a pooled connection is reused it must not be readable (``poll(0)``):
   a readable idle socket means the peer closed it or sent garbage, so it is
-  closed and another one taken;
+  closed and another one taken. The fast path (``Pool.acquire_idle``) skips the
+  check for a connection whose last reply was read less than ``FRESH`` (20 us)
+  ago: a close already seen by then was made within 20 us of sending that
+  reply, a window no wider than the one the check leaves open anyway (a close
+  while the request is in flight, one round trip); such a request fails as any
+  close racing it does (TransportError, never retried, nothing sent twice);
 * after any error mid-exchange the connection is closed (aborted with a
   reset when the body was cut short, so the peer never sees it as complete);
 * when a send fails, a reply the server sent before it stopped reading (an
@@ -77,6 +82,10 @@ _MSG_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
 _POLLBAD = select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP | getattr(select, "POLLRDHUP", 0)
 
 _monotonic = time.monotonic
+#: seconds since its last reply within which the fast path reuses a connection without the
+#: poll(0) staleness check (see the state rules above); 0 turns the skip off
+FRESH = 20e-6
+_perf_counter = time.perf_counter  # reply deadlines (the client's start times are perf_counter's)
 _executor_lock = threading.Lock()
 _executor: Optional[ThreadPoolExecutor] = None
 
@@ -121,16 +130,17 @@ class Connection:
         self.wait = seconds
 
     def is_stale(self) -> bool:
-        """True when the idle socket is readable: closed by the peer, or unexpected data."""
+        """True when the idle socket is readable: closed by the peer, or unexpected data (one
+        ``poll(0)``; on TLS, bytes OpenSSL already holds count too)."""
         try:
-            p = self._poller
-            if p is None:
+            poll = self._poller  # the bound poll() of this socket's poll object
+            if poll is None:
                 p = select.poll()
                 p.register(self.sock.fileno(), _POLLBAD)
-                self._poller = p
+                poll = self._poller = p.poll
             if not self.plain and self.sock.pending():  # type: ignore[attr-defined]
                 return True
-            return bool(p.poll(0))
+            return bool(poll(0))
         except (OSError, ValueError):
             return True
 
@@ -351,8 +361,25 @@ class Pool:
                 conn.set_wait(timeout.read)
             return conn
 
-    #: what the fast path calls: an idle connection or None (the general path connects)
-    acquire_idle = _take_idle
+    def acquire_idle(self, key: Tuple[str, str, int], timeout: Timeout) -> Optional[Connection]:
+        """What the fast path calls: ``_take_idle`` (an idle connection that passed the
+        staleness check, or None: the general path connects), its common case first; the
+        check is skipped for a connection released less than ``FRESH`` seconds ago."""
+        idle = self._idle.get(key)
+        if not idle or self._closed:
+            return None
+        try:
+            conn = idle.pop()
+        except IndexError:  # another thread took the last one
+            return None
+        idle_for = _monotonic() - conn.idle_since
+        if idle_for > self.idle_timeout or (idle_for >= FRESH and conn.is_stale()):
+            log.debug("dropping a stale pooled connection to %s:%s", key[1], key[2])
+            conn.close()
+            return self._take_idle(key, timeout)
+        if conn.wait != timeout.read:
+            conn.set_wait(timeout.read)
+        return conn
 
     def _connect(self, key: Tuple[str, str, int], timeout: Timeout) -> Connection:
         scheme, host, port = key
@@ -645,23 +672,31 @@ def _send_file_plain(conn: Connection, body: _body.FileBody, out: SendOutcome,
 # ------------------------------------------------------------------ replies
 
 def read_response(conn: Connection, timeout: float, *, max_body: Optional[int] = MAX_REPLY_BODY,
-                  stream: bool = False, no_body: bool = False) -> Response:
+                  stream: bool = False, no_body: bool = False, since: Optional[float] = None) -> Response:
     """Read one reply within ``timeout`` seconds in all (``stream``: its head only; the body is
     then read with StreamedReply). Raises TransportError/TimeoutError. The reading rules are
-    _http11's; this only moves bytes and bounds the waits."""
-    sock = conn.sock
+    _http11's; this only moves bytes and bounds the waits. ``since``: when the ``timeout``
+    began (a ``time.perf_counter()`` value; default: now)."""
     rp = conn.reply_parser
     if rp is None:
         rp = conn.reply_parser = ReplyReader()
-    elif rp.received:  # not readied by take_reply (a streamed or failed reply)
+    elif not rp.ready:  # not readied by take_reply (a streamed or failed reply)
         rp.reset()
     if max_body is not MAX_REPLY_BODY or stream or no_body:
         rp.configure(max_body=max_body, stream=stream, no_body=no_body)
-    deadline = _monotonic() + timeout
+    deadline = (_perf_counter() if since is None else since) + timeout
     # The first wait needs no syscall when the socket already waits ``timeout``: the deadline
     # was set a moment ago. Later waits get what is left of it.
     if conn.wait != timeout:
         conn.set_wait(timeout)
+    return _read_until_complete(conn, rp, timeout, deadline)
+
+
+def _read_until_complete(conn: Connection, rp: ReplyReader, timeout: float, deadline: float) -> Response:
+    """read_response's loop: ``rp`` is fed what each recv gives until the reply is complete
+    (the first recv waits what the socket is set to; later ones what is left until
+    ``deadline``, a ``time.perf_counter()`` value)."""
+    sock = conn.sock
     feed = rp.feed
     try:
         while True:
@@ -677,13 +712,44 @@ def read_response(conn: Connection, timeout: float, *, max_body: Optional[int] =
                 break
             if feed(data):
                 break
-            remaining = deadline - _monotonic()
+            remaining = deadline - _perf_counter()
             if remaining <= 0:
                 raise TimeoutError(f"no complete reply within {timeout}s", request_sent=True)
             conn.set_wait(remaining)
     except ProtocolError as exc:
         raise TransportError(str(exc), request_sent=True) from None
-    return rp.reply() if stream else rp.take_reply()
+    return rp.reply() if rp.stream else rp.take_reply()
+
+
+def read_reply(conn: Connection, timeout: float, since: float) -> Response:
+    """``read_response(conn, timeout, since=since)`` for a reply read whole with the default
+    cap (the WGOR reply): the common reply, in the first recv, with one parser call and no
+    loop. ``since``: when the ``timeout`` began (a ``time.perf_counter()`` value, a moment
+    ago: the first wait is the socket's, ``timeout``, as read_response's)."""
+    rp = conn.reply_parser
+    if rp is None or not rp.ready or conn.wait != timeout:
+        return read_response(conn, timeout, since=since)
+    try:
+        data = conn.sock.recv(RECV_SIZE)
+    except (socket.timeout, BlockingIOError):  # BlockingIOError: SO_RCVTIMEO ran out
+        raise TimeoutError(f"no complete reply within {timeout}s", request_sent=True) from None
+    except OSError as exc:  # ssl.SSLError too
+        raise TransportError(f"reading the reply failed: {getattr(exc, 'strerror', None) or exc}",
+                             request_sent=True) from None
+    try:
+        if data:
+            reply = rp.first(data)
+            if reply is not None:
+                return reply
+        else:
+            rp.feed_eof()  # raises: the reader was ready, so nothing of a reply came
+    except ProtocolError as exc:
+        raise TransportError(str(exc), request_sent=True) from None
+    remaining = since + timeout - _perf_counter()
+    if remaining <= 0:
+        raise TimeoutError(f"no complete reply within {timeout}s", request_sent=True)
+    conn.set_wait(remaining)
+    return _read_until_complete(conn, rp, timeout, since + timeout)
 
 
 class StreamedReply:
