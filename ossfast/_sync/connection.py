@@ -21,12 +21,7 @@ State rules of a connection:
   keep-alive allowed, nothing left unread) or closed; never both;
 * before a pooled connection is reused it must not be readable (``poll(0)``):
   a readable idle socket means the peer closed it or sent garbage, so it is
-  closed and another one taken. The fast path (``Pool.acquire_idle``) skips the
-  check for a connection whose last reply was read less than ``FRESH`` (20 us)
-  ago: a close already seen by then was made within 20 us of sending that
-  reply, a window no wider than the one the check leaves open anyway (a close
-  while the request is in flight, one round trip); such a request fails as any
-  close racing it does (TransportError, never retried, nothing sent twice);
+  closed and another one taken;
 * after any error mid-exchange the connection is closed (aborted with a
   reset when the body was cut short, so the peer never sees it as complete);
 * when a send fails, a reply the server sent before it stopped reading (an
@@ -82,9 +77,6 @@ _MSG_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
 _POLLBAD = select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP | getattr(select, "POLLRDHUP", 0)
 
 _monotonic = time.monotonic
-#: seconds since its last reply within which the fast path reuses a connection without the
-#: poll(0) staleness check (see the state rules above); 0 turns the skip off
-FRESH = 20e-6
 _perf_counter = time.perf_counter  # reply deadlines (the client's start times are perf_counter's)
 _executor_lock = threading.Lock()
 _executor: Optional[ThreadPoolExecutor] = None
@@ -363,8 +355,7 @@ class Pool:
 
     def acquire_idle(self, key: Tuple[str, str, int], timeout: Timeout) -> Optional[Connection]:
         """What the fast path calls: ``_take_idle`` (an idle connection that passed the
-        staleness check, or None: the general path connects), its common case first; the
-        check is skipped for a connection released less than ``FRESH`` seconds ago."""
+        staleness check, or None: the general path connects), its common case first."""
         idle = self._idle.get(key)
         if not idle or self._closed:
             return None
@@ -372,8 +363,7 @@ class Pool:
             conn = idle.pop()
         except IndexError:  # another thread took the last one
             return None
-        idle_for = _monotonic() - conn.idle_since
-        if idle_for > self.idle_timeout or (idle_for >= FRESH and conn.is_stale()):
+        if _monotonic() - conn.idle_since > self.idle_timeout or conn.is_stale():
             log.debug("dropping a stale pooled connection to %s:%s", key[1], key[2])
             conn.close()
             return self._take_idle(key, timeout)
