@@ -353,23 +353,8 @@ class Pool:
                 conn.set_wait(timeout.read)
             return conn
 
-    def acquire_idle(self, key: Tuple[str, str, int], timeout: Timeout) -> Optional[Connection]:
-        """What the fast path calls: ``_take_idle`` (an idle connection that passed the
-        staleness check, or None: the general path connects), its common case first."""
-        idle = self._idle.get(key)
-        if not idle or self._closed:
-            return None
-        try:
-            conn = idle.pop()
-        except IndexError:  # another thread took the last one
-            return None
-        if _monotonic() - conn.idle_since > self.idle_timeout or conn.is_stale():
-            log.debug("dropping a stale pooled connection to %s:%s", key[1], key[2])
-            conn.close()
-            return self._take_idle(key, timeout)
-        if conn.wait != timeout.read:
-            conn.set_wait(timeout.read)
-        return conn
+    #: what the fast path calls: an idle connection or None (the general path connects)
+    acquire_idle = _take_idle
 
     def _connect(self, key: Tuple[str, str, int], timeout: Timeout) -> Connection:
         scheme, host, port = key
