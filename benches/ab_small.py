@@ -11,7 +11,11 @@ tree first on ``sys.path``, this venv's packages), oss2 ``Service.write_get_obje
 ``--requests`` sequential requests on one keep-alive connection after a warm-up. The table gives
 the median req/s over rounds and the median of the per-round ratios, and the ratios of the best
 rounds (each contender's fastest round: on a machine others load, what is left when the least
-else ran).
+else ran), and the ceiling: raw / oss2, the most any client can reach against oss2 here.
+
+``--ideal`` adds ``ideal_path.py``'s probe (an experiment, not a contender): the first checkout's
+client with its fast path replaced by the least Python one could run for this request, to
+show how much of the distance to the raw socket is the fast path's Python.
 """
 from __future__ import annotations
 
@@ -34,9 +38,12 @@ ROUTE = "fc-ap-01-1234567890-opap.oss-cn-qingdao-internal.oss-object-process.ali
 TOKEN = "OSSV1#ZvBDC3XPm3gAbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
 AK, SK = "LTAI5tBenchAccessKeyId", "BenchAccessKeySecretBenchSecret0"
 BODY = os.urandom(1024)
-if kind == "ossfast":
+if kind in ("ossfast", "ideal"):
     import ossfast
     c = ossfast.Client(ossfast.Credentials(AK, SK), endpoint=url)
+    if kind == "ideal":
+        import ideal_path
+        ideal_path.install(c, ROUTE)
     send = lambda: c.write_get_object_response(ROUTE, TOKEN, 200, BODY)
 elif kind == "oss2":
     import oss2
@@ -70,6 +77,8 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=3000)
     ap.add_argument("--oss2-requests", type=int, default=300)
     ap.add_argument("--cpu", type=int, default=0)
+    ap.add_argument("--ideal", action="store_true",
+                    help="also run ideal_path.py's one-frame probe over the first checkout (an experiment)")
     args = ap.parse_args()
     checkouts = dict(c.split("=", 1) for c in args.checkout) or {"this": os.path.dirname(HERE)}
     cpu = str(args.cpu)
@@ -81,9 +90,13 @@ def main() -> None:
         for name, path in checkouts.items():
             contenders[name] = ["ossfast", str(args.requests)]
             env[name] = dict(clean_env(), PYTHONPATH=os.path.abspath(path), PYTHONDEVMODE="")
+        first = next(iter(checkouts.values()))
+        if args.ideal:
+            contenders["ideal"] = ["ideal", str(args.requests)]
+            env["ideal"] = dict(clean_env(), PYTHONPATH=os.pathsep.join([os.path.abspath(first), HERE]),
+                                PYTHONDEVMODE="")
         contenders["oss2"] = ["oss2", str(args.oss2_requests)]
         contenders["raw"] = ["raw", str(args.requests)]
-        first = next(iter(checkouts.values()))
         env["oss2"] = env["raw"] = dict(clean_env(), PYTHONPATH=os.path.abspath(first), PYTHONDEVMODE="")
         rates: Dict[str, List[float]] = {k: [] for k in contenders}
         for r in range(args.rounds):
@@ -97,7 +110,7 @@ def main() -> None:
                     raise SystemExit(f"{name} failed:\n{out.stderr}")
                 rates[name].append(float(out.stdout))
             print(f"round {r + 1}: " + "  ".join(f"{k} {v[-1]:,.0f}" for k, v in rates.items()), flush=True)
-    names = list(checkouts)
+    names = list(checkouts) + (["ideal"] if args.ideal else [])
     print(f"\n1 KiB WGOR, client and sink on CPU {cpu}, {args.rounds} interleaved rounds")
     print(f"{'contender':12} {'req/s median':>13} {'min':>9} {'max':>9}")
     for k, v in rates.items():
@@ -111,6 +124,12 @@ def main() -> None:
             print(f"  {name} / {other}: {statistics.median(ratios):.3f}x "
                   f"(min {min(ratios):.3f}, max {max(ratios):.3f}; best rounds "
                   f"{max(rates[name]) / max(rates[other]):.3f}x)")
+
+    ceiling = [a / b for a, b in zip(rates["raw"], rates["oss2"])]
+    print(f"\nceiling: raw / oss2 {statistics.median(ceiling):.3f}x (min {min(ceiling):.3f}, max "
+          f"{max(ceiling):.3f}): no client beats a raw socket, so a target of N x oss2 needs "
+          f"N / {statistics.median(ceiling):.1f} of the raw rate (30x: "
+          f"{30 / statistics.median(ceiling):.3f}x raw)")
 
 
 if __name__ == "__main__":
