@@ -236,6 +236,7 @@ def digest(buffers: Sequence[Any], crc: int = 0, md5: Optional[Md5] = None) -> i
 # bytes go straight to the `const char *` parameters; anything else through
 # from_buffer. On an error code the pure twin re-runs the call to say exactly
 # what is wrong (only on that path; it never sees a valid request).
+from .errors import _FWD_VALUE_REFUSED as _FWD_REFUSED
 from .errors import InvalidRequestError as _InvalidRequestError
 
 _v1_sign = lib.ossfast_v1_sign
@@ -408,8 +409,6 @@ _route_head = lib.ossfast_wgor_route_head
 _time = time.time
 _ETOKEN = lib.OSSFAST_ETOKEN
 _EVALUE = lib.OSSFAST_EVALUE
-_FWD_REFUSED = ("a forwarded header value is not 1 to 8192 printable ASCII characters without a blank "
-                "at either end")
 _CRC_OUT = "uint64_t[1]"
 _HEAD_CAP = lib.OSSFAST_ROUTE_HEAD_CAP  # the route head writes into buffers of this size
 _HEAD_BUFFER = "char[%d]" % _HEAD_CAP  # reused; a bigger head gets a buffer of its own size
@@ -499,7 +498,6 @@ def wgor_route_head(signer: Any, route: bytes) -> Any:
             raise ValueError("wgor_route_head: the route must be 1 to 4096 printable ASCII bytes")
         raise MemoryError("cannot allocate a WGOR route")
     rptr = ffi.gc(rptr, lib.ossfast_wgor_route_free)
-    keep = builder  # the C route points at the builder's signer: it must outlive ``head``
 
     def head(token: bytes, status: int, body: bytes, fwd: bytes = b"",
              nfwd: int = -1) -> Tuple[bytes, Optional[int]]:
@@ -523,5 +521,5 @@ def wgor_route_head(signer: Any, route: bytes) -> Any:
         spare.append(pair)
         return result
 
-    head.builder = keep  # type: ignore[attr-defined]
+    head.builder = builder  # type: ignore[attr-defined]  # the C route points at its signer
     return head

@@ -192,6 +192,7 @@ def digest(buffers: Sequence[Any], crc: int = 0, md5: Optional[Md5] = None) -> i
 import re as _re
 import threading as _threading
 
+from .errors import _FWD_VALUE_REFUSED as _FWD_REFUSED
 from .errors import InvalidRequestError as _InvalidRequestError
 
 SIGN_MAX_LINES = 64
@@ -414,8 +415,6 @@ def wgor_head_builder(version: int, secret: bytes, region: bytes = b"", product:
     return head
 
 
-_FWD_REFUSED = ("a forwarded header value is not 1 to 8192 printable ASCII characters without a blank "
-                "at either end")
 
 
 def fwd_lines_ok(fwd: bytes, count: int) -> bool:

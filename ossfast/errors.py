@@ -13,6 +13,12 @@ if TYPE_CHECKING:
     from typing import Optional
 
 
+#: what both backends' route head functions say when the core refuses a forwarded value
+#: (the general path then names the keyword at fault)
+_FWD_VALUE_REFUSED = ("a forwarded header value is not 1 to 8192 printable ASCII characters without a "
+                     "blank at either end")
+
+
 class OssfastError(Exception):
     """Base class of every error raised by ossfast."""
 
