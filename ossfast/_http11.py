@@ -31,7 +31,7 @@ import httptools
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a cold start pays ~3 ms for it)
 if TYPE_CHECKING:
-    from typing import Dict, Iterable, List, Optional, Tuple
+    from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 MAX_HEAD = 64 * 1024
 MAX_BODY = 1024 * 1024
@@ -54,6 +54,23 @@ def request_head(method: str, target: str, headers: Iterable[Tuple[str, str]]) -
         lines.append(f"{name}: {value}")
     lines.append("\r\n")
     return "\r\n".join(lines).encode("latin-1")
+
+
+#: a chunk up to this size goes with its size line and CRLF as one piece (one write)
+SMALL_CHUNK = 64 * 1024
+#: the end of a ``Transfer-Encoding: chunked`` body (the last chunk, no trailers)
+LAST_CHUNK = b"0\r\n\r\n"
+
+
+def chunk_frames(view: memoryview) -> Tuple[Any, ...]:
+    """One chunk of a ``Transfer-Encoding: chunked`` body, ``view`` a non-empty flat byte
+    view (an empty chunk would end the body: the caller skips empty pieces), as what to write:
+    size line, data and CRLF in one bytes up to SMALL_CHUNK, else the three apart (the data
+    not copied)."""
+    n = view.nbytes
+    if n <= SMALL_CHUNK:
+        return (b"%x\r\n%s\r\n" % (n, view),)
+    return (b"%x\r\n" % n, view, b"\r\n")
 
 
 class Reply:

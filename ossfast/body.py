@@ -47,6 +47,18 @@ def as_buffer(data: Any) -> Optional[memoryview]:
     return mv
 
 
+def chunk_view(piece: Any) -> memoryview:
+    """A piece of a body of unknown length (sent chunked) as a flat byte view: a str as
+    UTF-8, as requests sends it; TypeError for anything not bytes-like."""
+    if isinstance(piece, str):
+        return memoryview(piece.encode("utf-8"))
+    mv = as_buffer(piece)
+    if mv is None:
+        raise TypeError(f"body: a body of unknown length yielded {type(piece).__name__}; it must "
+                        "yield bytes-like objects (or str)")
+    return mv
+
+
 #: ``Body.crc`` of a body whose CRC-64 no one reads (the generic ``request()`` of both drivers,
 #: the SDKs' chunked bodies): the send paths skip hashing it, and report this as its CRC.
 UNHASHED = -1

@@ -275,3 +275,52 @@ def test_cancelled_upload_aborts_the_connection(start_server):
     run(main)
     (ex,) = server.wait_for(1)
     assert not ex.body_complete
+
+
+async def _pieces_of(size, count, pause=0.01):
+    for _ in range(count):
+        yield os.urandom(size)
+        await asyncio.sleep(pause)
+
+
+def _read_250k_then_reset(ctx):
+    """Reads the head and 250,000 bytes of what follows (chunked: no Content-Length to go by),
+    then resets the connection."""
+    ctx.read_head()
+    while len(ctx.buf) < 250_000 and ctx._more():
+        pass
+    ctx.reset()
+    return False
+
+
+def test_chunked_send_cut_by_the_server_counts_body_bytes_not_framing(start_server):
+    # The server reads 2.5 pieces before its reset: the client handed over at least 2 by then.
+    server = start_server(FaultServer)
+    server.set_behaviours(Behaviour("read_250k_then_reset", _read_250k_then_reset))
+    piece = 100_000  # over 64 KiB: size line, the piece, CRLF go as three writes
+
+    async def main(pool):
+        with pytest.raises(TransportError) as err:
+            await request(pool, key(server), TIMEOUT, "PUT", "/k", [("Host", "h")],
+                          _pieces_of(piece, 40), chunked=True)
+        return err.value
+
+    exc = run(main)
+    assert exc.request_sent and 2 * piece <= exc.bytes_sent < 40 * piece
+    assert exc.bytes_sent % piece == 0  # whole pieces of the body: no size line or CRLF counted
+
+
+def test_chunked_body_yielding_a_non_buffer_is_refused_and_never_completes(start_server):
+    server = start_server(RecordingServer)
+
+    async def bad():
+        yield b"first"
+        yield 42
+
+    async def main(pool):
+        with pytest.raises(TypeError, match="yielded int"):
+            await request(pool, key(server), TIMEOUT, "PUT", "/k", [("Host", "h")], bad(), chunked=True)
+
+    run(main)
+    time.sleep(0.2)
+    assert not any(r.complete and r.method == "PUT" for r in server.requests)

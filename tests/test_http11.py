@@ -126,3 +126,45 @@ def test_request_head():
     assert head == b"GET /k?x=1 HTTP/1.1\r\nHost: b.example\r\nx-oss-date: 20231031T031758Z\r\n\r\n"
     with pytest.raises(ValueError):
         h.request_head("GET", "/", [("x", "a\r\nInjected: 1")])
+
+
+# ---- chunked framing (both drivers' chunked bodies write what chunk_frames gives)
+@pytest.mark.parametrize("n", [1, 15, 16, 4095, h.SMALL_CHUNK])
+def test_a_small_chunk_is_one_piece_with_its_framing(n):
+    data = bytes(range(256)) * (n // 256) + bytes(n % 256)
+    (frame,) = h.chunk_frames(memoryview(data))
+    assert frame == b"%x\r\n" % n + data + b"\r\n"
+    assert int(frame.split(b"\r\n", 1)[0], 16) == n
+
+
+@pytest.mark.parametrize("n", [h.SMALL_CHUNK + 1, 3 * h.SMALL_CHUNK + 7])
+def test_a_big_chunk_is_framed_around_the_callers_view_not_a_copy(n):
+    view = memoryview(bytearray(n))
+    size_line, data, crlf = h.chunk_frames(view)
+    assert size_line == f"{n:x}\r\n".encode() and crlf == b"\r\n"
+    assert data is view
+
+
+def test_framed_chunks_and_the_last_chunk_decode_as_chunked_by_llhttp():
+    import random
+
+    import httptools
+
+    rng = random.Random(7)
+    pieces = [rng.randbytes(rng.choice([1, 100, h.SMALL_CHUNK, h.SMALL_CHUNK + 1, 200_000])) for _ in range(12)]
+    wire = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    wire += b"".join(bytes(f) for p in pieces for f in h.chunk_frames(memoryview(p))) + h.LAST_CHUNK
+
+    class Collect:
+        def __init__(self):
+            self.body, self.done = bytearray(), False
+
+        def on_body(self, b):
+            self.body += b
+
+        def on_message_complete(self):
+            self.done = True
+
+    c = Collect()
+    httptools.HttpResponseParser(c).feed_data(wire)
+    assert c.done and bytes(c.body) == b"".join(pieces)

@@ -17,14 +17,14 @@ connection (a reset; a cut body never looks complete to the server).
 from __future__ import annotations
 
 import asyncio
-import socket
 from typing import Any, AsyncIterator, List, Optional, Tuple, Union
 
 from .. import body as _body
-from .._http11 import Reply, request_head
+from .._http11 import LAST_CHUNK, Reply, chunk_frames, request_head
 from .._policy import Attempt, retry_request
 from ..errors import CertificateError, InvalidRequestError, TimeoutError, TransportError
-from .connection import AsyncConnection, AsyncPool, ConnectionLost
+from .client import AsyncClient, _AsyncIterBody
+from .connection import AsyncConnection, AsyncPool
 
 
 class _Request:
@@ -45,8 +45,6 @@ async def request(pool: AsyncPool, key: Tuple[str, str, int], timeout: Any, meth
     an iterable or async iterable of buffers (with ``content_length``, or ``chunked``).
     Raises TransportError / TimeoutError, InvalidRequestError for a body that is not what
     it declares."""
-    from .client import AsyncClient, _AsyncIterBody
-
     if chunked:
         return await _send_chunked(pool, key, timeout, method, target, list(headers), body, stream)
     if body is not None and hasattr(body, "__aiter__"):
@@ -132,38 +130,54 @@ async def _pieces(body: Any) -> AsyncIterator[Any]:
             yield piece
 
 
+class _ChunkedBody(_AsyncIterBody):
+    """A body of unknown length as its ``Transfer-Encoding: chunked`` framing, for
+    ``AsyncClient._write`` (the async twin of ``integrations._http.ChunkedBody``): its pieces
+    are the framed chunks (``_http11.chunk_frames``), then the last chunk; empty items are
+    skipped. ``sent``: the body's own bytes handed over (framing not counted). Never
+    replayable, not hashed."""
+
+    kind = "chunked"
+    crc = _body.UNHASHED
+
+    def __init__(self, body: Any) -> None:  # no _AsyncIterBody.__init__: no length
+        self.length = 0  # unknown: not sent as a Content-Length
+        self._body = body
+        self.sent = 0
+        self.taken = 0
+
+    async def first(self) -> None:
+        return None
+
+    async def chunks(self, first: None) -> AsyncIterator[Any]:  # type: ignore[override]
+        async for piece in _pieces(self._body):
+            view = _body.chunk_view(piece)
+            if view.nbytes:
+                for frame in chunk_frames(view):
+                    yield frame
+                self.sent += view.nbytes
+                self.taken += 1
+        yield LAST_CHUNK
+
+
 async def _send_chunked(pool: AsyncPool, key: Tuple[str, str, int], timeout: Any, method: str, target: str,
                         hdrs: List[Tuple[str, str]], body: Any, stream: bool) -> Union[Reply, "AsyncStreamedReply"]:
-    """A body of unknown length, ``Transfer-Encoding: chunked``. Never retried (the body
-    cannot be sent twice); the pool's staleness check guards reuse."""
+    """A body of unknown length, ``Transfer-Encoding: chunked``, through ``AsyncClient._write``
+    (``_ChunkedBody``). Never retried (the body cannot be sent twice); the pool's staleness
+    check guards reuse. A failed send's ``bytes_sent`` counts the body's own bytes, not the
+    framing."""
     hdrs.append(("Transfer-Encoding", "chunked"))
-    head = request_head(method, target, hdrs)
+    chunked = _ChunkedBody(body)
+    req = _Request(request_head(method, target, hdrs), chunked)
     conn, _reused = await pool.acquire(key, timeout.connect)
     wait = timeout.read
     fut = conn.begin_any(stream=stream, no_body=method == "HEAD", max_body=None)
-    sent = 0
     try:
         try:
-            conn.write(head)
-            async for piece in _pieces(body):
-                if isinstance(piece, str):
-                    piece = piece.encode("utf-8")
-                n = memoryview(piece).nbytes
-                if not n:
-                    continue
-                conn.write(b"%x\r\n" % n)
-                conn.write(piece)
-                conn.write(b"\r\n")
-                await conn.drain(wait)
-                sent += n
-            conn.write(b"0\r\n\r\n")
-            await conn.drain(wait)
-        except (OSError, ConnectionLost) as exc:
-            if isinstance(exc, socket.timeout):
-                raise TimeoutError("sending the request timed out", request_sent=True, bytes_sent=sent) from None
-            why = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-            raise TransportError(f"sending the request failed: {why}", request_sent=True,
-                                 bytes_sent=sent) from None
+            await AsyncClient._write(conn, req, None, wait)
+        except TransportError as exc:
+            exc.bytes_sent = chunked.sent
+            raise
         resp = await _await_reply(pool, conn, fut, wait)
     except BaseException:
         conn.close(abort=True)

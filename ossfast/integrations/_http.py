@@ -26,6 +26,7 @@ from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import urlsplit
 
+from .. import _http11
 from .. import body as _body
 from .. import transport as _transport_module  # the one import of the transport
 from ..errors import InvalidRequestError, TransportError
@@ -38,7 +39,6 @@ request = _transport_module.request
 _DEFAULT_PORT = {"http": 80, "https": 443}
 _PHRASES = {s.value: s.phrase for s in http.HTTPStatus}
 _GET_HEAD = ("GET", "HEAD")
-_SMALL_CHUNK = 64 * 1024  # a chunk up to this size goes in one write with its framing
 SMALL_BODY = 64 * 1024  # an adapter or iterator body up to this size is read first: one write
 
 
@@ -246,7 +246,7 @@ def _chunks(body: Any) -> Any:
     read = getattr(body, "read", None)
     if read is not None:
         while True:
-            piece = read(_SMALL_CHUNK)
+            piece = read(_http11.SMALL_CHUNK)
             if not piece:
                 return
             yield piece
@@ -257,9 +257,9 @@ def _chunks(body: Any) -> Any:
 class ChunkedBody(_body.IterBody):
     """A body of unknown length as its ``Transfer-Encoding: chunked`` framing, handed to the
     transport's one send path (``Connection.write``) as an iterable body whose pieces are the
-    framed chunks: a chunk up to ``_SMALL_CHUNK`` bytes goes with its size line and CRLF in one
-    piece, a bigger one as size line, the chunk itself (not copied), CRLF; then the last chunk.
-    Empty items are skipped (an empty chunk would end the body). ``sent``: the body's own bytes
+    framed chunks (``_http11.chunk_frames``: up to 64 KiB a chunk goes with its size line and
+    CRLF in one piece, a bigger one as size line, the chunk itself (not copied), CRLF); then
+    the last chunk. Empty items are skipped (an empty chunk would end the body). ``sent``: the body's own bytes
     handed over so far (framing not counted). Never replayable: it reads the SDK's iterator or
     file once. Not hashed on the way (``crc`` UNHASHED): no one reads its CRC-64 here (the SDK
     checks its own), and the pure-Python backend hashes at about 9 MB/s."""
@@ -279,20 +279,12 @@ class ChunkedBody(_body.IterBody):
 
     def chunks(self) -> Any:
         for piece in _chunks(self._body):
-            if isinstance(piece, str):
-                piece = piece.encode("utf-8")
-            n = memoryview(piece).nbytes
-            if not n:
-                continue
-            if n <= _SMALL_CHUNK:
-                yield b"%x\r\n%s\r\n" % (n, piece)
-            else:
-                yield b"%x\r\n" % n
-                yield _body.as_buffer(piece)
-                yield b"\r\n"
-            self.sent += n
-            self.taken += 1
-        yield b"0\r\n\r\n"
+            view = _body.chunk_view(piece)
+            if view.nbytes:
+                yield from _http11.chunk_frames(view)
+                self.sent += view.nbytes
+                self.taken += 1
+        yield _http11.LAST_CHUNK
 
 
 def _send_chunked(pool: Any, key: Tuple[str, str, int], timeout: Any, method: str, target: str,
