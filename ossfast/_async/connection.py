@@ -11,7 +11,12 @@ send fails. State rules, as the blocking driver's (transport.py):
   dropped before reuse (checked without a syscall: the protocol callbacks record it);
 * after any error or cancellation mid-exchange the connection is *aborted*: SO_LINGER 0 then
   ``transport.abort()``, so the kernel sends a RST and drops whatever was not sent yet, and
-  the peer never sees a cut body as complete.
+  the peer never sees a cut body as complete;
+* the pool belongs to one event loop at a time (``AsyncPool.bind``): when that loop shuts
+  down (``asyncio.run`` ending: ``loop.shutdown_asyncgens()``) its idle connections are closed;
+  on the next loop the pool starts afresh (connections and reply timer of a loop are never
+  used on another); used from a second loop while the first still runs (another thread), it
+  refuses with ``InvalidRequestError`` before any byte.
 """
 from __future__ import annotations
 
@@ -19,10 +24,11 @@ import asyncio
 import socket
 import struct
 import time
+import weakref
 from typing import Any, Dict, List, Optional, Tuple
 
 from .._http11 import COMPLETE, HEAD_DONE, ProtocolError, ReplyReader
-from ..errors import CertificateError, TimeoutError, TransportError
+from ..errors import CertificateError, InvalidRequestError, TimeoutError, TransportError
 
 _monotonic = time.monotonic
 _LINGER0 = struct.pack("ii", 1, 0)
@@ -246,10 +252,73 @@ class AsyncPool:
         self._watched: Dict[AsyncConnection, float] = {}  # connection -> wait; its deadline on it
         self._sweep_at = 0.0                               # when the timer fires (0: no timer)
         self._sweep_handle: Optional[asyncio.TimerHandle] = None
+        self._loop: Optional[asyncio.AbstractEventLoop] = None  # the loop the pool is bound to
+        self._guard: Any = None  # an async generator of that loop: closed when the loop shuts down
+
+    # ---- the event loop
+    def bind(self) -> asyncio.AbstractEventLoop:
+        """The running loop, the pool bound to it (see the module docstring)."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._rebind(loop)
+        return loop
+
+    def _rebind(self, loop: asyncio.AbstractEventLoop) -> None:
+        old = self._loop
+        if old is not None and old.is_running() and not old.is_closed():
+            raise InvalidRequestError(
+                "this AsyncClient is in use on another event loop, running in another thread: "
+                "use one AsyncClient per event loop", field="loop")
+        self._end_guard()
+        # What belonged to the old loop: its connections and its reply timer (which will never
+        # fire now), and the replies it awaited.
+        self._drop_idle()
+        handle, self._sweep_handle, self._sweep_at = self._sweep_handle, None, 0.0
+        if handle is not None:
+            handle.cancel()
+        self._watched.clear()
+        self._loop = loop
+        # The loop's shutdown (loop.shutdown_asyncgens(), as asyncio.run does) closes every
+        # async generator first iterated on it: this one then closes the idle connections while
+        # the loop can still do it (else their transports outlive it, unclosed).
+        guard = _loop_guard(weakref.ref(self))
+        try:
+            guard.asend(None).send(None)
+        except StopIteration:
+            pass
+        self._guard = guard
+
+    def _end_guard(self) -> None:
+        guard, self._guard = self._guard, None
+        if guard is not None:
+            try:
+                guard.aclose().send(None)
+            except StopIteration:
+                pass
+
+    def _loop_ending(self) -> None:
+        """(the guard) The loop shuts down: idle connections closed, the pool unbound."""
+        self._guard = None
+        self._drop_idle()
+        if not self._watched and self._sweep_handle is not None:
+            self._sweep_handle.cancel()
+            self._sweep_at, self._sweep_handle = 0.0, None
+        self._loop = None
+
+    def _drop_idle(self) -> None:
+        conns = [c for idle in self._idle.values() for c in idle]
+        self._idle.clear()
+        for c in conns:
+            try:
+                c.close()
+            except RuntimeError:  # its loop is closed: nothing can close the transport now
+                pass
 
     # ---- reply deadlines
     def watch(self, conn: AsyncConnection, wait: float) -> None:
         loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._rebind(loop)
         deadline = conn.deadline = loop.time() + wait
         self._watched[conn] = wait
         at = self._sweep_at
@@ -280,6 +349,8 @@ class AsyncPool:
             self._sweep_handle = loop.call_at(nxt, self._sweep, loop)
 
     def take_idle(self, key: Tuple[str, str, int]) -> Optional[AsyncConnection]:
+        if asyncio.get_running_loop() is not self._loop:
+            self._rebind(asyncio.get_running_loop())
         idle = self._idle.get(key)
         while idle:
             conn = idle.pop()
@@ -299,7 +370,7 @@ class AsyncPool:
 
     async def _connect(self, key: Tuple[str, str, int], timeout: float) -> AsyncConnection:
         scheme, host, port = key
-        loop = asyncio.get_running_loop()
+        loop = self.bind()
         ctx = self._ssl_context_factory() if scheme == "https" else None
         try:
             _, conn = await asyncio.wait_for(loop.create_connection(
@@ -352,7 +423,21 @@ class AsyncPool:
         if self._sweep_handle is not None and not self._watched:  # else replies still awaited
             self._sweep_handle.cancel()
             self._sweep_at, self._sweep_handle = 0.0, None
-        conns = [c for idle in self._idle.values() for c in idle]
-        self._idle.clear()
-        for c in conns:
-            c.close()
+        guard, self._guard = self._guard, None
+        self._drop_idle()
+        if guard is not None:
+            try:
+                guard.aclose().send(None)  # (closing again with no idle connection)
+            except StopIteration:
+                pass
+
+
+async def _loop_guard(pool_ref: "weakref.ReferenceType[AsyncPool]") -> Any:
+    """Iterated once on the pool's loop (AsyncPool._rebind); its ``finally`` runs when the loop
+    shuts down its async generators, or when the pool leaves the loop."""
+    try:
+        yield
+    finally:
+        pool = pool_ref()
+        if pool is not None and pool._guard is not None:
+            pool._loop_ending()
