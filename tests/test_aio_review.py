@@ -121,3 +121,86 @@ def test_two_loops_at_once_refused_before_any_byte(start_server):
     assert isinstance(outcome[0], ossfast.TimeoutError)
     assert len(server.exchanges) == 1
     asyncio.run(c.close())
+
+
+# ---------------------------------------------------------------- cancellation at every await
+
+def test_cancel_while_a_failed_send_looks_for_an_early_reply(start_server):
+    """A send failed mid-body (here the body's own iterator raised OSError); the client waits a
+    moment for an early reply. A cancellation in that moment was swallowed (the caller got a
+    TransportError, and a retry could follow): it propagates, and asyncio.timeout works."""
+    server = start_server(RecordingServer)
+
+    async def body(fail_after):
+        yield b"a" * 1000
+        await asyncio.sleep(fail_after)
+        raise ConnectionResetError("upstream went away")
+
+    async def main():
+        async with ossfast.AsyncClient(CREDS, endpoint=server.url, timeout=5, retries=0) as c:
+            task = asyncio.ensure_future(
+                c.write_get_object_response(ROUTE, "t", 200, body(0.05), content_length=5000))
+            await asyncio.sleep(0.1)  # the iterator has raised; the client looks for a reply
+            assert not task.done()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.1):
+                    await c.write_get_object_response(ROUTE, "u", 200, body(0.05), content_length=5000)
+            return c.pool.idle_count()
+
+    assert asyncio.run(main()) == 0
+    _wait(lambda: server.active_connections == 0)
+    assert not any(q.complete for q in server.requests)
+
+
+def test_async_iterator_keeps_its_first_item_for_a_retry(start_server):
+    """The first item of an async iterator is fetched before the head goes. When the pooled
+    connection turned out closed at that moment (nothing sent: retried), the retry fetched the
+    iterator's second item as its first, so the body went short (or, for an iterator longer
+    than declared, a wrong body went complete)."""
+    server = start_server(FaultServer)
+    server.set_behaviours(idle_close(0.1), "reply")
+
+    async def body():
+        await asyncio.sleep(0.4)  # meanwhile the server closes the idle pooled connection
+        yield b"ab"
+        yield b"cd"
+
+    async def main():
+        async with ossfast.AsyncClient(CREDS, endpoint=server.url, timeout=5) as c:
+            await c.write_get_object_response(ROUTE, "a", 200, b"1")
+            return await c.write_get_object_response(ROUTE, "b", 200, body(), content_length=4)
+
+    r = asyncio.run(main())
+    assert r.status == 200 and r.bytes_sent == 4 and r.crc64 == ref_crc64(b"abcd")
+    exs = server.wait_for(2)
+    assert exs[-1].body_complete and exs[-1].crc64 == ref_crc64(b"abcd")
+
+
+def test_cancelled_md5_prepare_leaves_the_file_alone(tmp_path):
+    """content_md5=True on a big file hashes it in a worker thread. Cancelled there, the call
+    returned while the thread still read and seeked the caller's file: a resend of the same
+    file right away could start from wherever the thread had got to."""
+    size = (64 if ossfast.backend == "native" else 2) * 1024 * 1024
+    path = tmp_path / "f"
+    path.write_bytes(b"q" * size)
+
+    async def main():
+        async with ossfast.AsyncClient(CREDS, endpoint="http://127.0.0.1:1", timeout=5) as c:
+            with open(path, "rb") as f:
+                task = asyncio.ensure_future(c.write_get_object_response(ROUTE, "t", 200, f, content_md5=True))
+                await asyncio.sleep(0.01)
+                task.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+                at_return = f.tell()
+                positions = set()
+                for _ in range(20):
+                    positions.add(f.tell())
+                    await asyncio.sleep(0.01)
+                return at_return, positions
+
+    at_return, positions = asyncio.run(main())
+    assert at_return == 0 and positions == {0}

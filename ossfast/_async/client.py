@@ -65,6 +65,8 @@ class _AsyncIterBody(_body.Body):
         self._it = aiterable.__aiter__()
         self.sent = 0
         self.taken = 0
+        self._first: Optional[memoryview] = None
+        self._fetched = False
 
     @property
     def replayable(self) -> bool:  # type: ignore[override]
@@ -75,7 +77,10 @@ class _AsyncIterBody(_body.Body):
             item = await self._it.__anext__()
         except StopAsyncIteration:
             return None
-        mv = _body.as_buffer(item) if not isinstance(item, str) else None
+        try:
+            mv = _body.as_buffer(item) if not isinstance(item, str) else None
+        except TypeError as exc:  # a non-contiguous buffer
+            raise InvalidRequestError(str(exc), field="body") from None
         if mv is None:
             raise InvalidRequestError(
                 f"body: the iterator yielded {type(item).__name__}; it must yield bytes-like objects",
@@ -83,7 +88,12 @@ class _AsyncIterBody(_body.Body):
         return mv
 
     async def first(self) -> Optional[memoryview]:
-        return await self._next()
+        """The first item, fetched once: an attempt retried before any byte left (a stale
+        pooled connection) sends it again."""
+        if not self._fetched:
+            self._first = await self._next()
+            self._fetched = True
+        return self._first
 
     async def chunks(self, first: Optional[memoryview]):  # type: ignore[no-untyped-def]
         sent, total, pending = 0, self.length, first
@@ -210,9 +220,8 @@ class AsyncClient:
                       headers=headers, content_length=content_length, content_md5=content_md5,
                       progress=progress)
         if content_md5 is True and abody is None and _big(body):
-            loop = asyncio.get_running_loop()
-            prepared = await loop.run_in_executor(
-                None, functools.partial(self._builder.prepare, route, token, status, body, **kwargs))
+            prepared = await _in_worker(functools.partial(
+                self._builder.prepare, route, token, status, body, **kwargs))
         else:
             prepared = self._builder.prepare(route, token, status, body, **kwargs)
         if abody is not None:
@@ -352,10 +361,9 @@ class AsyncClient:
         """Sending failed: an early reply already parsed (or arriving within a moment after a
         reset) is the error to show; the connection is closed; the facts go to the policy."""
         if exc.request_sent and not reply_fut.done() and not isinstance(exc, TimeoutError):
-            try:
-                await asyncio.wait_for(asyncio.shield(reply_fut), min(0.25, self._timeout.read))
-            except BaseException:
-                pass
+            # asyncio.wait: neither cancels the reply's future on the timeout nor swallows a
+            # cancellation of the call (which _attempt then turns into an abort).
+            await asyncio.wait((reply_fut,), timeout=min(0.25, self._timeout.read))
         early = None
         if reply_fut.done() and not reply_fut.cancelled() and reply_fut.exception() is None:
             early = reply_fut.result()
@@ -552,6 +560,25 @@ def _read_piece(fd: int, buf: bytearray, pos: int, n: int, crc: int, digest: boo
         if digest:
             crc = impl.crc64(mv[:n], crc)
     return n, crc
+
+
+async def _in_worker(fn: Callable[[], Any]) -> Any:
+    """``fn()`` in the loop's default executor. A cancellation is raised only once ``fn`` has
+    returned: the thread cannot be stopped, and it reads (and seeks) the caller's body, which
+    the caller may send again as soon as the call is over."""
+    job = asyncio.get_running_loop().run_in_executor(None, fn)
+    try:
+        return await asyncio.shield(job)
+    except asyncio.CancelledError:
+        while not job.done():
+            try:
+                await asyncio.wait((job,))
+            except asyncio.CancelledError:  # cancelled again: still the one CancelledError below
+                pass
+        if not job.cancelled():
+            if job.exception() is None:
+                job.result().body.close()
+        raise
 
 
 async def _aiter_sync(it: Any):  # type: ignore[no-untyped-def]
