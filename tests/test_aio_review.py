@@ -204,3 +204,70 @@ def test_cancelled_md5_prepare_leaves_the_file_alone(tmp_path):
 
     at_return, positions = asyncio.run(main())
     assert at_return == 0 and positions == {0}
+
+
+def _malformed_early_reply(ctx, then_read: bool) -> bool:
+    """An unparsable reply as soon as the head is in, then the body read whole (or not at all)."""
+    if not ctx.read_head():
+        return False
+    ctx.send(b"HTTP/1.1 2OO OK\r\n\r\n")
+    if then_read:
+        ctx.read_body()
+    ctx.hold(3)
+    return False
+
+
+def test_reply_failed_during_the_send_counts_the_body_sent(start_server):
+    """The reply failed (malformed) while the body was still going out, and the body then went
+    out whole: the TransportError says so (bytes_sent, as the blocking client says), it said 0."""
+    server = start_server(FaultServer, rcvbuf=8192)
+    server.set_behaviours(Behaviour("malformed_early", _malformed_early_reply, then_read=True))
+    size = 32 * 1024 * 1024  # the client must wait for the server while it sends
+
+    async def main():
+        async with ossfast.AsyncClient(CREDS, endpoint=server.url, timeout=10, retries=0) as c:
+            await c.write_get_object_response(ROUTE, "t", 200, b"x" * size)
+
+    with pytest.raises(TransportError, match="malformed") as ei:
+        asyncio.run(main())
+    assert ei.value.request_sent and ei.value.bytes_sent == size
+
+
+def test_no_unretrieved_reply_error_after_a_cancel(start_server, caplog):
+    """The reply failed while the body was going out, then the call was cancelled: asyncio
+    logged 'Future exception was never retrieved' for the reply's future."""
+    server = start_server(FaultServer, rcvbuf=8192)
+    server.set_behaviours(Behaviour("malformed_early", _malformed_early_reply, then_read=False))
+
+    async def main():
+        async with ossfast.AsyncClient(CREDS, endpoint=server.url, timeout=10, retries=0) as c:
+            task = asyncio.ensure_future(c.write_get_object_response(ROUTE, "t", 200, b"x" * (32 << 20)))
+            deadline = time.monotonic() + 5
+            while not (server.exchanges and server.exchanges[0].reply_bytes):
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.1)  # the malformed reply has been read by the client
+            assert not task.done()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    with caplog.at_level("ERROR", logger="asyncio"):
+        asyncio.run(main())
+        gc.collect()
+    assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]
+
+
+def test_non_contiguous_first_item_refused_before_any_byte(start_server):
+    server = start_server(RecordingServer)
+
+    async def body():
+        yield memoryview(b"abcdef")[::2]
+
+    async def main():
+        async with ossfast.AsyncClient(CREDS, endpoint=server.url, timeout=5) as c:
+            with pytest.raises(InvalidRequestError):
+                await c.write_get_object_response(ROUTE, "t", 200, body(), content_length=3)
+
+    asyncio.run(main())
+    assert server.requests == []

@@ -42,7 +42,7 @@ from ..errors import InvalidRequestError
 from ..credentials import Credentials
 from ..errors import TimeoutError, TransportError
 from ..request import PreparedRequest
-from .connection import AsyncConnection, AsyncPool, ConnectionLost
+from .connection import AsyncConnection, AsyncPool, ConnectionLost, drop_reply
 
 log = logging.getLogger("ossfast")
 _DEBUG = logging.DEBUG
@@ -250,8 +250,7 @@ class AsyncClient:
                 pool.unwatch(conn)
         except BaseException as exc:  # errors and cancellation: a RST, never a completed cut body
             conn.close(abort=True)
-            if not fut.done():
-                fut.cancel()
+            drop_reply(fut)
             if isinstance(exc, ConnectionLost):  # nothing was written: the general loop decides
                 err = TransportError(f"sending the request failed: {exc}", request_sent=False, bytes_sent=0)
                 return await self._send_general(
@@ -333,8 +332,12 @@ class AsyncClient:
                 outcome = await self._write(conn, prepared, progress, wait)
             except TransportError as exc:
                 await self._send_failed(conn, reply_fut, exc, reused)
-            if reply_fut.done():
-                resp = reply_fut.result()
+            if reply_fut.done():  # the reply came (or failed) while the body went out
+                try:
+                    resp = reply_fut.result()
+                except TransportError as exc:
+                    exc.bytes_sent = outcome.body_sent
+                    raise
             else:
                 # No task or shield: the pool's deadline timer fails the reply's future.
                 self._pool.watch(conn, wait)
@@ -347,8 +350,7 @@ class AsyncClient:
                     self._pool.unwatch(conn)
         except BaseException:  # errors and cancellation: a RST, never a completed cut body
             conn.close(abort=True)
-            if not reply_fut.done():
-                reply_fut.cancel()
+            drop_reply(reply_fut)
             raise
         if resp.keep_alive and not conn.stale:
             self._pool.release(conn)

@@ -229,6 +229,15 @@ class AsyncConnection(asyncio.Protocol):
             t.close()
 
 
+def drop_reply(fut: asyncio.Future) -> None:
+    """An exchange given up (error or cancellation): its reply's future cancelled, or, when it
+    already failed, its error marked as seen (asyncio would log it as never retrieved)."""
+    if not fut.done():
+        fut.cancel()
+    elif not fut.cancelled():
+        fut.exception()
+
+
 def _no_progress(fut: asyncio.Future) -> None:
     if not fut.done():
         fut.set_exception(socket.timeout("the send made no progress"))

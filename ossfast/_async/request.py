@@ -24,7 +24,7 @@ from .._http11 import LAST_CHUNK, Reply, chunk_frames, request_head
 from .._policy import Attempt, retry_request
 from ..errors import CertificateError, InvalidRequestError, TimeoutError, TransportError
 from .client import AsyncClient, _AsyncIterBody
-from .connection import AsyncConnection, AsyncPool
+from .connection import AsyncConnection, AsyncPool, drop_reply
 
 
 class _Request:
@@ -81,6 +81,7 @@ async def request(pool: AsyncPool, key: Tuple[str, str, int], timeout: Any, meth
                     await AsyncClient._write(conn, req, None, wait)
                 except TransportError as exc:
                     conn.close(abort=True)
+                    drop_reply(fut)
                     facts = Attempt(True, reused, exc.request_sent, True, detail=str(exc))
                     replayable = b is None or b.replayable
                     if not retry_request(facts, replayable=replayable, retries_made=retries):
@@ -92,8 +93,7 @@ async def request(pool: AsyncPool, key: Tuple[str, str, int], timeout: Any, meth
                 resp = await _await_reply(pool, conn, fut, wait)
             except BaseException:
                 conn.close(abort=True)
-                if not fut.done():
-                    fut.cancel()
+                drop_reply(fut)
                 raise
             return _deliver(pool, conn, resp, stream, wait)
     finally:
@@ -181,8 +181,7 @@ async def _send_chunked(pool: AsyncPool, key: Tuple[str, str, int], timeout: Any
         resp = await _await_reply(pool, conn, fut, wait)
     except BaseException:
         conn.close(abort=True)
-        if not fut.done():
-            fut.cancel()
+        drop_reply(fut)
         raise
     return _deliver(pool, conn, resp, stream, wait)
 
