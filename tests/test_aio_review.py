@@ -271,3 +271,20 @@ def test_non_contiguous_first_item_refused_before_any_byte(start_server):
 
     asyncio.run(main())
     assert server.requests == []
+
+
+def test_send_refuses_a_progress_that_is_not_callable_before_any_byte(start_server):
+    """send(prepared, progress=<not callable>): it failed with a TypeError at the first progress
+    call, after the head and a small body had been written (OSS could take it)."""
+    server = start_server(RecordingServer)
+
+    async def main():
+        async with ossfast.AsyncClient(CREDS, endpoint=server.url, timeout=5) as c:
+            prepared = c.prepare(ROUTE, "t", 200, b"x" * 100)
+            with pytest.raises(InvalidRequestError) as ei:
+                await c.send(prepared, progress=5)
+            return ei.value
+
+    assert asyncio.run(main()).field == "progress"
+    time.sleep(0.2)
+    assert server.requests == []
