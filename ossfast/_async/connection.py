@@ -306,13 +306,14 @@ class AsyncPool:
                 pass
 
     def _loop_ending(self) -> None:
-        """(the guard) The loop shuts down: idle connections closed, the pool unbound."""
+        """(the guard) The loop shuts down its async generators: idle connections closed. The
+        pool stays bound to it (a reply still awaited there keeps its deadline): the next loop
+        rebinds it."""
         self._guard = None
         self._drop_idle()
         if not self._watched and self._sweep_handle is not None:
             self._sweep_handle.cancel()
             self._sweep_at, self._sweep_handle = 0.0, None
-        self._loop = None
 
     def _drop_idle(self) -> None:
         conns = [c for idle in self._idle.values() for c in idle]
