@@ -237,13 +237,14 @@ class AsyncClient:
         b = self._builder
         key = b._endpoint if b._endpoint is not None else b._key(route)
         pool = self._pool
-        conn = pool.take_idle(key) if not pool.closed else None
+        loop = asyncio.get_running_loop()
+        conn = pool.take_idle(key, loop) if not pool.closed else None
         if conn is None:
             return await self._send_general(_small_request(route, status, head, data, crc), None, start, None)
-        fut = conn.begin()
+        fut = conn.begin(loop)
         try:
             conn.write(head + data)
-            pool.watch(conn, self._timeout.read)
+            pool.watch(conn, self._timeout.read, loop)
             try:
                 resp = await fut
             finally:

@@ -153,9 +153,10 @@ class AsyncConnection(asyncio.Protocol):
             d.set_result(None)
 
     # ---- driver API
-    def begin(self) -> asyncio.Future:
-        """Start an exchange: the future of its reply."""
-        loop = asyncio.get_running_loop()
+    def begin(self, loop: Optional[asyncio.AbstractEventLoop] = None) -> asyncio.Future:
+        """Start an exchange: the future of its reply (``loop``: the running loop, if known)."""
+        if loop is None:
+            loop = asyncio.get_running_loop()
         if self.reader.received:
             self.reader.reset()
         self.waiter = loop.create_future()
@@ -325,8 +326,10 @@ class AsyncPool:
                 pass
 
     # ---- reply deadlines
-    def watch(self, conn: AsyncConnection, wait: float) -> None:
-        loop = asyncio.get_running_loop()
+    def watch(self, conn: AsyncConnection, wait: float,
+              loop: Optional[asyncio.AbstractEventLoop] = None) -> None:
+        if loop is None:
+            loop = asyncio.get_running_loop()
         if loop is not self._loop:
             self._rebind(loop)
         deadline = conn.deadline = loop.time() + wait
@@ -358,9 +361,14 @@ class AsyncPool:
             self._sweep_at = nxt
             self._sweep_handle = loop.call_at(nxt, self._sweep, loop)
 
-    def take_idle(self, key: Tuple[str, str, int]) -> Optional[AsyncConnection]:
-        if asyncio.get_running_loop() is not self._loop:
-            self._rebind(asyncio.get_running_loop())
+    def take_idle(self, key: Tuple[str, str, int],
+                  loop: Optional[asyncio.AbstractEventLoop] = None) -> Optional[AsyncConnection]:
+        """An idle connection to ``key`` that is not stale, or None (``loop``: the running
+        loop, if known)."""
+        if loop is None:
+            loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._rebind(loop)
         idle = self._idle.get(key)
         while idle:
             conn = idle.pop()
