@@ -288,3 +288,14 @@ def test_send_refuses_a_progress_that_is_not_callable_before_any_byte(start_serv
     assert asyncio.run(main()).field == "progress"
     time.sleep(0.2)
     assert server.requests == []
+
+
+def test_close_on_a_later_loop(start_server):
+    """``asyncio.run(client.close())`` after ``asyncio.run`` of a call: it raised RuntimeError
+    ('Event loop is closed') closing the first loop's idle connection."""
+    server = start_server(RecordingServer)
+    c = ossfast.AsyncClient(CREDS, endpoint=server.url, timeout=5)
+    asyncio.run(c.write_get_object_response(ROUTE, "a", 200, b"x"))
+    asyncio.run(c.close())
+    gc.collect()
+    assert c.pool.closed and c.pool.idle_count() == 0
