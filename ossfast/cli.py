@@ -184,7 +184,14 @@ def _open_body(path: str) -> Tuple[Any, Optional[int], Any]:
     """(body, content_length, file to close) for FILE or '-'. What cannot seek (a pipe, a
     FIFO, ``<(command)``) is spooled first, for the Content-Length OSS requires."""
     if path == "-":
-        f = sys.stdin.buffer
+        stdin = sys.stdin
+        if stdin is None:  # started with fd 0 closed (some CI jobs, cron, daemons)
+            raise InvalidRequestError("-: there is no standard input (it is closed); give a FILE",
+                                      field="file")
+        if stdin.isatty():  # nobody types a body: refuse rather than wait for one
+            raise InvalidRequestError("-: standard input is a terminal; pipe the body in, or give a FILE",
+                                      field="file")
+        f = stdin.buffer
     else:
         try:
             f = open(path, "rb")
