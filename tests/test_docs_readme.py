@@ -28,10 +28,18 @@ ROUTE = "fc-ap-01-1234-opap.oss-cn-hangzhou-internal.oss-object-process.aliyuncs
 
 
 def blocks(lang: str):
-    """The README's fenced blocks of ``lang``, as (first line number, text)."""
-    found = []
-    for m in re.finditer(r"^```%s\n(.*?)^```" % lang, README, re.S | re.M):
-        found.append((README.count("\n", 0, m.start()) + 2, m.group(1)))
+    """The README's fenced blocks of ``lang`` ("" for a bare fence), as (first line number, text)."""
+    found, current, start = [], None, 0
+    for number, line in enumerate(README.splitlines(), 1):
+        if line.startswith("```"):
+            if current is None:
+                current, start, body = line[3:].strip(), number + 1, []
+            else:
+                if current == lang:
+                    found.append((start, "".join(l + "\n" for l in body)))
+                current = None
+        elif current is not None:
+            body.append(line)
     return found
 
 
@@ -392,3 +400,35 @@ def test_exit_statuses_in_the_readme_are_the_clis():
             "(nothing sent)") in text
     doc = cli.__doc__
     assert "0 success" in doc and "1 the request failed" in doc and "2 bad input" in doc
+
+
+# ---- paths -------------------------------------------------------------------------------
+
+
+def test_every_path_named_exists():
+    text = " ".join(README.split())
+    paths = set(re.findall(r"\b((?:tests|benches|tools|examples|csrc|ossfast)/[\w*./-]*\w)", text))
+    assert len(paths) > 10
+    for path in sorted(paths):
+        assert list(ROOT.glob(path)), f"README names {path}, which does not exist"
+
+
+def test_the_layout_lists_files_that_exist():
+    layout = block_with("", "csrc/      the C core")
+    top = None
+    for line in layout.splitlines():
+        head = re.match(r"^(\w+)/\s", line)
+        if head:
+            top = head.group(1)
+        for name in re.findall(r"\b([\w/]+\.(?:py|c|h|sh))\b", line):
+            hits = [p for p in (ROOT / top).rglob(os.path.basename(name)) if ".venv" not in p.parts]
+            assert hits, f"README's layout names {top}/{name}, which does not exist"
+
+
+def test_the_examples_under_the_emulator_are_where_the_readme_says():
+    m = re.search(r"`tests/test_examples\.py` does this for both examples; `([^`]+)` runs them under the "
+                  r"emulator", " ".join(README.split()))
+    assert m
+    files = list(ROOT.glob(m.group(1)))
+    assert files and all("uppercase" in f.read_text() and "gzip_objects" in f.read_text() for f in files), \
+        f"{m.group(1)} does not run both examples"
