@@ -53,7 +53,7 @@ WriteGetObjectResponse is checked as OSS checks it and relayed to the client. Th
 own signatures are not checked. Needs aiohttp: pip install 'ossfast[emulator]'.
 
 examples:
-  ossfast emulate --root ./objects --handler examples/uppercase.py:handler --port 0
+  ossfast emulate --root ./objects --handler examples/uppercase.py:handler     # on port 9000
   curl -i http://127.0.0.1:9000/hello.txt
   curl -i -H 'Range: bytes=0-9' http://127.0.0.1:9000/hello.txt
 """

@@ -244,3 +244,20 @@ def test_verbose_logging_shows_the_request_but_no_secret(env, tmp_path):
     assert env.wait_for(1)[0].header("x-oss-security-token") == "StS-never-shown"
     for secret in ("SeCrEtKeY", "ToKeN-never-shown", "StS-never-shown", signature):
         assert secret not in err, secret
+
+
+def test_the_help_examples_parse_and_agree():
+    import re
+    import shlex
+
+    for epilog in (cli.SEND_EPILOG, cli.EMULATE_EPILOG):
+        for line in epilog.splitlines():
+            line = line.split(" #")[0].strip().split(" | ")[-1]
+            if line.startswith("ossfast "):
+                argv = shlex.split(line.replace('"$ROUTE"', ROUTE).replace('"$TOKEN"', "t"))[1:]
+                cli._parser().parse_args(argv)  # SystemExit (2) if a flag is wrong
+    # the emulate example's curl lines must reach the port the example listens on
+    example = re.search(r"ossfast (emulate .*)", cli.EMULATE_EPILOG).group(1).split(" #")[0]
+    args = cli._parser().parse_args(shlex.split(example))
+    ports = set(re.findall(r"curl .*http://127\.0\.0\.1:(\d+)/", cli.EMULATE_EPILOG))
+    assert ports == {str(args.port)}, (args.port, ports)

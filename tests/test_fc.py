@@ -546,3 +546,28 @@ def test_the_original_is_read_only_over_http(fc_env, tmp_path, url, caplog):
     assert req.header("x-oss-fwd-status") == "500"  # as any failure to read the original but 403/404
     assert b"SECRET-DATA" not in req.body and b"secret-data" not in req.body
     assert "inputOssUrl" in caplog.text
+
+
+def test_the_handler_logs_no_secret_whatever_happens(origin, fc_env, caplog):
+    def raises(obj):
+        raise RuntimeError("boom")
+
+    def aborts(obj):
+        raise fc.Abort(404, "no such page")
+
+    def bad_header(obj):
+        return fc.Response(200, b"x", content_type="a\r\nb")
+
+    ctx = context("ak-x", "SeCrEtKeY-x", "StS-ToKeN-x")
+    with caplog.at_level(logging.DEBUG):
+        for i, transform in enumerate((upper, raises, aborts, bad_header)):
+            fc.handler(transform)(event(origin, token=f"OuTpUt-ToKeN-{i}"), ctx)
+        fc.handler(upper)(event(origin, key="missing", token="OuTpUt-ToKeN-m"), ctx)
+    reqs = fc_env.wait_for(5)
+    assert [r.header("x-oss-fwd-status") for r in reqs] == ["200", "500", "404", "500", "404"]
+    text = caplog.text
+    assert "raises failed" in text and "RuntimeError: boom" in text  # the traceback is logged
+    secrets = ["SeCrEtKeY-x", "StS-ToKeN-x", "OuTpUt-ToKeN", "SeCrEtSiG"]
+    secrets += [r.header("Authorization").rsplit("Signature=", 1)[1] for r in reqs]
+    for secret in secrets:
+        assert secret not in text, secret
