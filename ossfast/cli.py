@@ -232,13 +232,29 @@ def _send(args: argparse.Namespace) -> int:
             to_close.close()
     rate = result.bytes_sent / max(result.elapsed, 1e-9) / 1e6
     if args.json:
-        print(json.dumps({"status": result.status, "request_id": result.request_id,
-                          "bytes_sent": result.bytes_sent, "crc64": str(result.crc64),
-                          "elapsed": round(result.elapsed, 6)}))
+        line = json.dumps({"status": result.status, "request_id": result.request_id,
+                           "bytes_sent": result.bytes_sent, "crc64": str(result.crc64),
+                           "elapsed": round(result.elapsed, 6)})
     else:
-        print(f"sent {result.bytes_sent:,} bytes in {result.elapsed * 1000:.1f} ms ({rate:.1f} MB/s): "
-              f"HTTP {result.status}, request id {result.request_id}, crc64 {result.crc64}")
+        line = (f"sent {result.bytes_sent:,} bytes in {result.elapsed * 1000:.1f} ms ({rate:.1f} MB/s): "
+                f"HTTP {result.status}, request id {result.request_id}, crc64 {result.crc64}")
+    _print_result(line, result.request_id)
     return 0
+
+
+def _print_result(line: str, request_id: str) -> None:
+    """Print the result of a request that succeeded. A closed or broken standard output
+    (``| head -c0``) does not turn it into a failure: the token is spent, and exit status 1
+    would invite a resend."""
+    try:
+        print(line, flush=True)
+    except BrokenPipeError:
+        # the interpreter flushes stdout again at exit: point it at nothing first
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        print(f"ossfast: sent (request id {request_id}), but standard output is closed; "
+              "the result was not printed", file=sys.stderr)
 
 
 # ---------------------------------------------------------------------------- emulate

@@ -261,3 +261,22 @@ def test_the_help_examples_parse_and_agree():
     args = cli._parser().parse_args(shlex.split(example))
     ports = set(re.findall(r"curl .*http://127\.0\.0\.1:(\d+)/", cli.EMULATE_EPILOG))
     assert ports == {str(args.port)}, (args.port, ports)
+
+
+def test_a_broken_stdout_after_a_successful_send_is_not_a_failure(env, tmp_path):
+    # `ossfast send ... | head -c0`: the request went through; exit 1 would say it did not,
+    # and a script retrying it would spend the single-use token again
+    path = tmp_path / "b"
+    path.write_bytes(b"x")
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "ossfast", "send", "--route", ROUTE, "--token", "t",
+                               "--json", str(path)], stdout=write_end, stderr=subprocess.PIPE, timeout=60,
+                              env=dict(os.environ))
+    finally:
+        os.close(write_end)
+    err = proc.stderr.decode()
+    assert env.wait_for(1)[0].body_length == 1
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "standard output" in err
