@@ -432,3 +432,16 @@ def test_the_examples_under_the_emulator_are_where_the_readme_says():
     files = list(ROOT.glob(m.group(1)))
     assert files and all("uppercase" in f.read_text() and "gzip_objects" in f.read_text() for f in files), \
         f"{m.group(1)} does not run both examples"
+
+
+def test_the_asyncio_bullet_names_what_asyncclient_has():
+    text = " ".join(README.split())
+    assert "`await client.write_get_object_response(...)`, `prepare`, `await client.send(prepared)`, " \
+           "`await client.close()`, `async with`" in text
+    cls = ossfast.AsyncClient
+    for name in ("write_get_object_response", "send", "close"):
+        assert inspect.iscoroutinefunction(getattr(cls, name)), name
+    assert not inspect.iscoroutinefunction(cls.prepare)
+    assert hasattr(cls, "__aenter__") and hasattr(cls, "__aexit__")
+    sync = inspect.signature(ossfast.Client.write_get_object_response).parameters
+    assert list(inspect.signature(cls.write_get_object_response).parameters) == list(sync)
