@@ -28,7 +28,7 @@ from .oss import Refusal
 MAX_KEY_BYTES = 1023
 ALIAS_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,50}[a-z0-9])?-[a-z0-9]{1,40}-opapalias")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_RANGE_RE = re.compile(r"bytes=(\d*)-(\d*)")
+_RANGE_RE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
 READ_CHUNK = 1 << 20
 
 
@@ -97,6 +97,18 @@ def resolve(root: str, key: str) -> Tuple[str, os.stat_result]:
     return real, st
 
 
+#: a position beyond any object: what a number of more digits than this stands for
+BEYOND = 1 << 64
+
+
+def range_number(digits: str) -> int:
+    """The value of a Range / Content-Range position (ASCII digits). One longer than any
+    object's size is :data:`BEYOND`, so that ``int`` never meets a string past its digit
+    limit (4300 digits raised ValueError: a 500 instead of a 416)."""
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 19 else BEYOND
+
+
 def parse_range(header: Optional[str], size: int) -> Optional[Tuple[int, int]]:
     """(first, last) of a single 'bytes=a-b' / 'a-' / '-n' range within ``size`` bytes.
 
@@ -111,14 +123,14 @@ def parse_range(header: Optional[str], size: int) -> Optional[Tuple[int, int]]:
         return None
     first_s, last_s = m.groups()
     if first_s:
-        first = int(first_s)
-        last = int(last_s) if last_s else size - 1
+        first = range_number(first_s)
+        last = range_number(last_s) if last_s else size - 1
         if last_s and last < first:
             return None
         if first >= size:
             raise _unsatisfiable(size)
         return first, min(last, size - 1)
-    suffix = int(last_s)
+    suffix = range_number(last_s)
     if suffix == 0 or size == 0:
         raise _unsatisfiable(size)
     return max(0, size - suffix), size - 1
