@@ -418,3 +418,53 @@ def test_a_relay_that_breaks_unexpectedly_ends_its_client_at_once(start, monkeyp
     assert "a bug in the relay" in caplog.text and "Traceback" in caplog.text
     monkeypatch.undo()
     assert http_request(emu.url + "/missing")[0] == 404
+
+
+# ------------------------------------------------------------------ finding: a symlink swapped in after the check
+
+
+def test_a_directory_swapped_for_a_symlink_after_the_check_is_not_served(start, root, tmp_path, monkeypatch):
+    """resolve() checks the real path; the file was then opened by that path, so a directory
+    on it replaced by a symlink in between (by anyone who can write to the root) was followed
+    out of the root. The opened file itself is checked now."""
+    from ossfast.emulator import app as app_module
+
+    (root / "dir").mkdir()
+    (root / "dir" / "file.txt").write_bytes(b"inside the root")
+    outside = tmp_path / "outside"
+    (outside / "dir").mkdir(parents=True)
+    (outside / "dir" / "file.txt").write_bytes(b"TOP-SECRET outside the root")
+    real_resolve = app_module.resolve
+    calls = []
+
+    def racing_resolve(base, key):
+        found = real_resolve(base, key)
+        calls.append(key)
+        if len(calls) == 2:  # the origin read's check has passed: swap the directory now
+            os.rename(root / "dir", root / "dir.orig")
+            os.symlink(outside / "dir", root / "dir")
+        return found
+
+    monkeypatch.setattr(app_module, "resolve", racing_resolve)
+    box = Box()
+
+    def send(context, route, token, url):
+        box.outcomes["origin"] = read_url(url)
+
+    emu = start(run(box, send))
+    http_request(emu.url + "/dir/file.txt")
+    box.wait()
+    status, _, body = box.outcomes["origin"]
+    assert b"TOP-SECRET" not in body
+    assert (status, error_code(body)) in ((403, "AccessDenied"), (404, "NoSuchKey"))
+
+
+def test_digests_refuse_a_file_replaced_since_it_was_opened(tmp_path):
+    from ossfast.emulator.objects import _digest_file
+
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"abc")
+    st = os.stat(path)
+    assert _digest_file(str(path), (st.st_dev, st.st_ino))[1] == ossfast.crc64(b"abc")
+    with pytest.raises(OSError, match="replaced"):
+        _digest_file(str(path), (st.st_dev, st.st_ino + 1))

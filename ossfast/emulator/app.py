@@ -38,7 +38,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from .auth import OriginSigner, verify_wgor
 from .config import EmulatorConfig
 from .context import FCContext, FCFunction, FCService, make_event, user_headers, user_url
-from .objects import Digests, content_type, parse_range, parse_target, range_number, resolve, BEYOND
+from .objects import BEYOND, Digests, content_type, open_verified, parse_range, parse_target, range_number, resolve
 
 from .oss import Refusal, common_headers, error_xml, http_date, request_id
 
@@ -423,14 +423,18 @@ async def client_get(request: web.Request, state: State, key: str, path: str, qu
 async def serve_original(request: web.Request, state: State, key: str, params: Dict[str, str], rid: str,
                          started: float) -> web.StreamResponse:
     state.origin.check(key, params)
-    real, st = resolve(state.config.root, key)
-    size = st.st_size
-    span = parse_range(request.headers.get("Range"), size)
+    real, _ = resolve(state.config.root, key)
+    f, st = open_verified(state.config.root, real)
     try:
+        size = st.st_size
+        span = parse_range(request.headers.get("Range"), size)
         etag, crc = await state.digests.get(real, st)
-        f = open(real, "rb")
     except OSError:
+        f.close()
         raise Refusal(404, "NoSuchKey", "The specified key does not exist.", "file vanished") from None
+    except BaseException:
+        f.close()
+        raise
     headers = common_headers(rid)
     headers.update({
         "ETag": etag, "Last-Modified": http_date(st.st_mtime), "Content-Type": content_type(key),
