@@ -468,3 +468,51 @@ def test_digests_refuse_a_file_replaced_since_it_was_opened(tmp_path):
     assert _digest_file(str(path), (st.st_dev, st.st_ino))[1] == ossfast.crc64(b"abc")
     with pytest.raises(OSError, match="replaced"):
         _digest_file(str(path), (st.st_dev, st.st_ino + 1))
+
+
+# ------------------------------------------------------------------ finding: tasks left pending at stop
+
+
+STOP_SCRIPT = r"""
+import socket, sys, time
+sys.path.insert(0, sys.argv[2])
+from emu_helpers import split_url
+from ossfast.emulator import Emulator
+
+for _ in range(2):
+    with Emulator(sys.argv[1], lambda e, c: None, timeout=3) as emu:
+        host, port, _ = split_url(emu.url)
+        socks = []
+        for i in range(4):
+            s = socket.create_connection((host, port), timeout=5)
+            # refused at once; its 5-byte body never comes: aiohttp is still reading it at stop
+            s.sendall(b"POST /?x-oss-write-get-object-response HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n")
+            s.recv(4096)
+            socks.append(s)
+        idle = socket.create_connection((host, port), timeout=5)  # a connection with no request
+        partial = socket.create_connection((host, port), timeout=5)
+        partial.sendall(b"GET /hello.txt HTTP/1.1\r\n")  # half a head
+        time.sleep(0.05)
+        for s in socks[:2]:
+            s.close()
+    for s in socks[2:] + [idle, partial]:
+        s.close()
+print("done", flush=True)
+"""
+
+
+def test_stop_leaves_no_task_pending(root, tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "stop.py"
+    script.write_text(STOP_SCRIPT)
+    env = dict(os.environ)
+    env.pop("OSSFAST_ENDPOINT", None)
+    proc = subprocess.run([sys.executable, "-X", "dev", "-W", "error", str(script), str(root),
+                           os.path.dirname(os.path.abspath(__file__))],
+                          capture_output=True, timeout=60, env=env)
+    err = proc.stderr.decode()
+    assert proc.returncode == 0 and proc.stdout.decode().strip() == "done", err[-3000:]
+    assert "Task was destroyed but it is pending" not in err, err[-3000:]
+    assert "never awaited" not in err and "Unclosed" not in err and "ResourceWarning" not in err, err[-3000:]

@@ -269,6 +269,7 @@ class Emulator:
             loop.run_forever()
             loop.run_until_complete(runner.cleanup())
         finally:
+            _cancel_leftovers(loop)
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.run_until_complete(loop.shutdown_default_executor())
             asyncio.set_event_loop(None)
@@ -299,6 +300,17 @@ class Emulator:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+def _cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel and wait for the tasks still pending on ``loop`` (as ``asyncio.run`` does at its
+    end): aiohttp's cleanup does not wait for a connection still reading a refused request's
+    body, and a task destroyed pending is an error logged at exit."""
+    tasks = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
 
 
 def serve(root: Union[str, "os.PathLike[str]"], handler: Union[str, Handler], *,
