@@ -516,3 +516,47 @@ def test_stop_leaves_no_task_pending(root, tmp_path):
     assert proc.returncode == 0 and proc.stdout.decode().strip() == "done", err[-3000:]
     assert "Task was destroyed but it is pending" not in err, err[-3000:]
     assert "never awaited" not in err and "Unclosed" not in err and "ResourceWarning" not in err, err[-3000:]
+
+
+# ------------------------------------------------------------------ finding: 100 Continue before the checks
+
+
+def _expect_exchange(endpoint, headers, body):
+    """Send a WGOR head with Expect: 100-continue, wait for the first reply bytes; send the
+    body only after a 100. Returns (first status line, final reply bytes)."""
+    host, port, _ = split_url(endpoint)
+    head = WGOR + b"".join(f"{n}: {v}\r\n".encode("latin-1") for n, v in headers)
+    head += b"Expect: 100-continue\r\nConnection: close\r\n\r\n"
+    with socket.create_connection((host, port), timeout=10) as sock:
+        sock.sendall(head)
+        first = sock.recv(65536)
+        reply = first
+        if first.startswith(b"HTTP/1.1 100 "):
+            sock.sendall(body)
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                reply += chunk
+    return first.split(b"\r\n", 1)[0], reply
+
+
+def test_expect_100_continue_only_after_the_checks(start):
+    box = Box()
+
+    def send(context, route, token, url):
+        creds = Credentials.from_fc_context(context)
+        endpoint = os.environ["OSSFAST_ENDPOINT"]
+        wrong = Credentials(creds.access_key_id, "not-the-secret", creds.security_token)
+        box.outcomes["refused"] = _expect_exchange(endpoint, wgor_headers(wrong, route, token, length=5), b"hello")
+        box.outcomes["passed"] = _expect_exchange(endpoint, wgor_headers(creds, route, token, length=5), b"HELLO")
+
+    emu = start(run(box, send))
+    status, _, body = http_request(emu.url + "/hello.txt")
+    box.wait()
+    first, reply = box.outcomes["refused"]
+    assert first == b"HTTP/1.1 403 Forbidden" and error_code(reply.partition(b"\r\n\r\n")[2]) == \
+        "SignatureDoesNotMatch"
+    first, reply = box.outcomes["passed"]
+    assert first == b"HTTP/1.1 100 Continue" and b"HTTP/1.1 200 OK" in reply
+    assert (status, body) == (200, b"HELLO")

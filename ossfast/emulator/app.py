@@ -32,7 +32,7 @@ import uuid
 from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import parse_qsl, quote
 
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from .auth import OriginSigner, verify_wgor
@@ -623,6 +623,17 @@ async def _relay(request: web.Request, state: State, ex: Exchange, resp: web.Str
     client = ex.request
     if client.transport is None or client.transport.is_closing():
         return _client_gone(request, state, ex, rid)
+    if (request.version == HttpVersion11
+            and request.headers.get("Expect", "").strip().lower() == "100-continue"):
+        # Only now, every check passed, is the sender asked for its body (see _defer_continue).
+        try:
+            await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        except ConnectionError:
+            ex.reason = "function's request broke off"
+            state.finish(ex, Refusal(502, "FunctionFailed", "The function's WriteGetObjectResponse broke off.",
+                                     ex.reason))
+            raise
+        request.writer.output_size = 0  # as aiohttp's own: the reply proper has not started
     for name, value in forwarded:
         resp.headers[name] = value
     if status != 304:
@@ -738,6 +749,15 @@ async def _reply_and_close(request: web.Request, reply: web.Response) -> web.Res
     return reply
 
 
+async def _defer_continue(request: web.Request) -> None:
+    """The route's Expect handler: sends nothing. aiohttp's sends ``100 Continue`` before the
+    handler runs, so a sender whose WriteGetObjectResponse is then refused (signature, token)
+    had already been told to upload its whole body. A WriteGetObjectResponse that passes its
+    checks is sent its ``100 Continue`` by :func:`_relay`; any other request gets its final
+    reply at once, which RFC 9110 allows in place of the interim one."""
+    return None
+
+
 def make_app(config: EmulatorConfig) -> web.Application:
     """The emulator as an aiohttp application; its state is ``app[STATE]``."""
     app = web.Application()
@@ -748,5 +768,5 @@ def make_app(config: EmulatorConfig) -> web.Application:
         state.shutdown()
 
     app.on_shutdown.append(on_shutdown)
-    app.router.add_route("*", "/{tail:.*}", dispatch)
+    app.router.add_route("*", "/{tail:.*}", dispatch, expect_handler=_defer_continue)
     return app
