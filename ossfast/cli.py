@@ -53,7 +53,7 @@ WriteGetObjectResponse is checked as OSS checks it and relayed to the client. Th
 own signatures are not checked. Needs aiohttp: pip install 'ossfast[emulator]'.
 
 examples:
-  ossfast emulate --root ./objects --handler examples/uppercase.py:handler --port 0
+  ossfast emulate --root ./objects --handler examples/uppercase.py:handler     # on port 9000
   curl -i http://127.0.0.1:9000/hello.txt
   curl -i -H 'Range: bytes=0-9' http://127.0.0.1:9000/hello.txt
 """
@@ -184,7 +184,14 @@ def _open_body(path: str) -> Tuple[Any, Optional[int], Any]:
     """(body, content_length, file to close) for FILE or '-'. What cannot seek (a pipe, a
     FIFO, ``<(command)``) is spooled first, for the Content-Length OSS requires."""
     if path == "-":
-        f = sys.stdin.buffer
+        stdin = sys.stdin
+        if stdin is None:  # started with fd 0 closed (some CI jobs, cron, daemons)
+            raise InvalidRequestError("-: there is no standard input (it is closed); give a FILE",
+                                      field="file")
+        if stdin.isatty():  # nobody types a body: refuse rather than wait for one
+            raise InvalidRequestError("-: standard input is a terminal; pipe the body in, or give a FILE",
+                                      field="file")
+        f = stdin.buffer
     else:
         try:
             f = open(path, "rb")
@@ -225,13 +232,29 @@ def _send(args: argparse.Namespace) -> int:
             to_close.close()
     rate = result.bytes_sent / max(result.elapsed, 1e-9) / 1e6
     if args.json:
-        print(json.dumps({"status": result.status, "request_id": result.request_id,
-                          "bytes_sent": result.bytes_sent, "crc64": str(result.crc64),
-                          "elapsed": round(result.elapsed, 6)}))
+        line = json.dumps({"status": result.status, "request_id": result.request_id,
+                           "bytes_sent": result.bytes_sent, "crc64": str(result.crc64),
+                           "elapsed": round(result.elapsed, 6)})
     else:
-        print(f"sent {result.bytes_sent:,} bytes in {result.elapsed * 1000:.1f} ms ({rate:.1f} MB/s): "
-              f"HTTP {result.status}, request id {result.request_id}, crc64 {result.crc64}")
+        line = (f"sent {result.bytes_sent:,} bytes in {result.elapsed * 1000:.1f} ms ({rate:.1f} MB/s): "
+                f"HTTP {result.status}, request id {result.request_id}, crc64 {result.crc64}")
+    _print_result(line, result.request_id)
     return 0
+
+
+def _print_result(line: str, request_id: str) -> None:
+    """Print the result of a request that succeeded. A closed or broken standard output
+    (``| head -c0``) does not turn it into a failure: the token is spent, and exit status 1
+    would invite a resend."""
+    try:
+        print(line, flush=True)
+    except BrokenPipeError:
+        # the interpreter flushes stdout again at exit: point it at nothing first
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        print(f"ossfast: sent (request id {request_id}), but standard output is closed; "
+              "the result was not printed", file=sys.stderr)
 
 
 # ---------------------------------------------------------------------------- emulate

@@ -115,12 +115,17 @@ class Credentials:
             if key_id and secret:
                 token = (env.get(token_var) or "").strip() or None
                 try:
-                    return cls(key_id, secret, token)
+                    creds = cls(key_id, secret, token)
                 except InvalidRequestError as exc:
                     var = {"access_key_id": id_var, "access_key_secret": secret_var,
                            "security_token": token_var}.get(exc.field or "", id_var)
                     raise InvalidRequestError(
                         f"environment variable {var}: {exc}", var) from None
+                if _sts_without_token(creds):
+                    raise InvalidRequestError(
+                        f"environment variable {token_var} is not set, but {id_var} is an STS key "
+                        f"(STS.*): {_STS_HINT}", token_var)
+                return creds
             if partial is None and (key_id or secret):
                 partial = secret_var if key_id else id_var
         if partial is not None:
@@ -142,8 +147,26 @@ class Credentials:
             secret = _fc_attr(creds, "access_key_secret", "accessKeySecret")
             token = _fc_attr(creds, "security_token", "securityToken")
             if key_id or secret:
-                return cls(key_id, secret, token or None)
+                try:
+                    creds = cls(key_id, secret, token or None)
+                except InvalidRequestError as exc:
+                    field = f"context.credentials.{exc.field}"
+                    raise InvalidRequestError(f"context.credentials.{exc}", field) from None
+                if _sts_without_token(creds):
+                    raise InvalidRequestError(
+                        f"context.credentials.security_token is missing, but access_key_id is an STS key "
+                        f"(STS.*): {_STS_HINT}", "context.credentials.security_token")
+                return creds
         return cls.from_env()
+
+
+_STS_HINT = "OSS refuses temporary keys without their security token (\"The Access Key ID does not exist\")"
+
+
+def _sts_without_token(creds: Credentials) -> bool:
+    """An STS AccessKey ID (they all begin with ``STS.``) with no security token: a key read
+    without its token, which OSS would refuse only after the request (and its body) went out."""
+    return creds.security_token is None and creds.access_key_id.startswith("STS.")
 
 
 def _fc_attr(obj: Any, *names: str) -> Any:

@@ -127,12 +127,25 @@ class ObjectContext:
         if not isinstance(ctx, Mapping):
             raise InvalidRequestError("event: no getObjectContext object; is this an Object FC Access "
                                       "Point event?", field="getObjectContext")
+        from .request import check_route, check_token
+
         values = {}
-        for key in ("inputOssUrl", "outputRoute", "outputToken"):
+        for key, check in (("inputOssUrl", None), ("outputRoute", check_route), ("outputToken", check_token)):
             value = ctx.get(key)
-            if not isinstance(value, str) or not value:
-                raise InvalidRequestError(f"event: getObjectContext.{key} is missing or empty",
-                                          field=f"getObjectContext.{key}")
+            field = f"getObjectContext.{key}"
+            if value is None or value == "":
+                raise InvalidRequestError(f"event: {field} is missing or empty", field=field)
+            if not isinstance(value, str):
+                raise InvalidRequestError(f"event: {field} must be a string, not {type(value).__name__}",
+                                          field=field)
+            if check is not None:
+                try:
+                    check(value)  # what the sender would refuse, named as the event's field
+                except InvalidRequestError as exc:
+                    text = str(exc)
+                    prefix = f"{exc.field}: "
+                    text = text[len(prefix):] if text.startswith(prefix) else text
+                    raise InvalidRequestError(f"event: {field}: {text}", field=field) from None
             values[key] = value
         return cls(values["inputOssUrl"], values["outputRoute"], values["outputToken"], event)
 
@@ -355,6 +368,12 @@ class _Original:
 
     def _open(self) -> Any:
         if self.resp is None:
+            if urlsplit(self.url).scheme.lower() not in ("http", "https"):
+                # a presigned OSS URL is http(s); urllib would also open file:, ftp: and data:
+                # URLs, so a forged event could have a local file (the keys in
+                # /proc/self/environ) read and sent out transformed
+                log.error("getObjectContext.inputOssUrl is not an http(s) URL; the original is not read")
+                raise Abort(500, "reading the original object failed: inputOssUrl is not an http(s) URL")
             import urllib.error
             import urllib.request  # here: it imports ssl and http.client, which FC cold starts pay for
 

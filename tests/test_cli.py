@@ -172,3 +172,111 @@ def test_emulate_on_a_busy_port_says_so_in_one_line(tmp_path, capsys):
 def test_emulate_without_a_root(tmp_path, capsys):
     assert run("emulate", "--root", str(tmp_path / "nope"), "--handler", "x:y") == 2
     assert "not a directory" in capsys.readouterr().err
+
+
+# ---- a user's side: no stdin, a terminal, secrets in errors and logs ------------------
+
+
+def _cli(args, env_extra=None, **kw):
+    env = dict(os.environ, **(env_extra or {}))
+    return subprocess.run([sys.executable, "-m", "ossfast", *args], capture_output=True, timeout=60,
+                          env=env, **kw)
+
+
+def test_closed_stdin_is_a_one_line_error(env):
+    # CI jobs and cron may run with no standard input at all (fd 0 closed): sys.stdin is None
+    args = " ".join(["send", "--route", ROUTE, "--token", "t", "--progress", "never", "-"])
+    proc = subprocess.run(["sh", "-c", f'exec "{sys.executable}" -m ossfast {args} <&-'],
+                          capture_output=True, timeout=60, env=dict(os.environ))
+    err = proc.stderr.decode()
+    assert proc.returncode == 2, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "standard input" in err and env.accepted == 0
+
+
+def test_stdin_from_a_terminal_is_refused_at_once(env):
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        proc = _cli(["send", "--route", ROUTE, "--token", "t", "-"], stdin=follower)
+    finally:
+        os.close(follower)
+        os.close(leader)
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and "terminal" in err and "Traceback" not in err
+    assert env.accepted == 0
+
+
+def test_bad_credential_variables_exit_2_without_echoing_them(env, tmp_path):
+    path = tmp_path / "b"
+    path.write_bytes(b"x")
+    proc = _cli(["send", "--route", ROUTE, "--token", "t", str(path)],
+                {"ALIBABA_CLOUD_ACCESS_KEY_SECRET": "SeCrEtKeY\x01"})
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and "ALIBABA_CLOUD_ACCESS_KEY_SECRET" in err
+    assert "SeCrEtKeY" not in err and "Traceback" not in err and env.accepted == 0
+
+
+def test_an_sts_key_without_its_token_is_caught_before_sending(env, tmp_path):
+    # OSS answers "The Access Key ID does not exist" for an STS key sent without its token
+    path = tmp_path / "b"
+    path.write_bytes(b"x")
+    env_vars = {k: v for k, v in os.environ.items() if k != "ALIBABA_CLOUD_SECURITY_TOKEN"}
+    env_vars["ALIBABA_CLOUD_ACCESS_KEY_ID"] = "STS.NUgYrLnoC37mZZCNnAbez2zR"
+    proc = subprocess.run([sys.executable, "-m", "ossfast", "send", "--route", ROUTE, "--token", "t", str(path)],
+                          capture_output=True, timeout=60, env=env_vars)
+    err = proc.stderr.decode()
+    assert proc.returncode == 2, err
+    assert "ALIBABA_CLOUD_SECURITY_TOKEN" in err and "SeCrEtKeY" not in err and env.accepted == 0
+
+
+def test_verbose_logging_shows_the_request_but_no_secret(env, tmp_path):
+    path = tmp_path / "b"
+    path.write_bytes(b"x" * 10)
+    proc = _cli(["-vv", "send", "--route", ROUTE, "--token", "ToKeN-never-shown", str(path)],
+                {"ALIBABA_CLOUD_SECURITY_TOKEN": "StS-never-shown"})
+    assert proc.returncode == 0, proc.stderr.decode()
+    err = proc.stderr.decode()
+    assert "DEBUG" in err and ROUTE in err  # the request was logged
+    auth = env.wait_for(1)[0].header("Authorization")
+    signature = auth.rsplit("Signature=", 1)[1]
+    assert env.wait_for(1)[0].header("x-oss-security-token") == "StS-never-shown"
+    for secret in ("SeCrEtKeY", "ToKeN-never-shown", "StS-never-shown", signature):
+        assert secret not in err, secret
+
+
+def test_the_help_examples_parse_and_agree():
+    import re
+    import shlex
+
+    for epilog in (cli.SEND_EPILOG, cli.EMULATE_EPILOG):
+        for line in epilog.splitlines():
+            line = line.split(" #")[0].strip().split(" | ")[-1]
+            if line.startswith("ossfast "):
+                argv = shlex.split(line.replace('"$ROUTE"', ROUTE).replace('"$TOKEN"', "t"))[1:]
+                cli._parser().parse_args(argv)  # SystemExit (2) if a flag is wrong
+    # the emulate example's curl lines must reach the port the example listens on
+    example = re.search(r"ossfast (emulate .*)", cli.EMULATE_EPILOG).group(1).split(" #")[0]
+    args = cli._parser().parse_args(shlex.split(example))
+    ports = set(re.findall(r"curl .*http://127\.0\.0\.1:(\d+)/", cli.EMULATE_EPILOG))
+    assert ports == {str(args.port)}, (args.port, ports)
+
+
+def test_a_broken_stdout_after_a_successful_send_is_not_a_failure(env, tmp_path):
+    # `ossfast send ... | head -c0`: the request went through; exit 1 would say it did not,
+    # and a script retrying it would spend the single-use token again
+    path = tmp_path / "b"
+    path.write_bytes(b"x")
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "ossfast", "send", "--route", ROUTE, "--token", "t",
+                               "--json", str(path)], stdout=write_end, stderr=subprocess.PIPE, timeout=60,
+                              env=dict(os.environ))
+    finally:
+        os.close(write_end)
+    err = proc.stderr.decode()
+    assert env.wait_for(1)[0].body_length == 1
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "standard output" in err

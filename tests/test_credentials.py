@@ -170,3 +170,29 @@ def test_from_fc_context(env):
 
 def test_module_exports():
     assert ossfast.credentials.__all__ == ["Credentials", "ENV_FAMILIES"]
+
+
+def test_an_sts_key_without_its_token_names_the_missing_token(env):
+    # OSS would answer "The Access Key ID does not exist" after the body went out
+    env(ALIBABA_CLOUD_ACCESS_KEY_ID="STS.NUgYrLnoC37mZZCNnAbez2zR", ALIBABA_CLOUD_ACCESS_KEY_SECRET=SECRET)
+    with pytest.raises(InvalidRequestError, match="ALIBABA_CLOUD_SECURITY_TOKEN") as info:
+        Credentials.from_env()
+    assert info.value.field == "ALIBABA_CLOUD_SECURITY_TOKEN" and SECRET not in str(info.value)
+    env(ALIBABA_CLOUD_SECURITY_TOKEN=TOKEN)
+    assert Credentials.from_env().security_token == TOKEN
+    ctx = SimpleNamespace(credentials=SimpleNamespace(access_key_id="STS.abc", access_key_secret=SECRET,
+                                                      security_token=None))
+    with pytest.raises(InvalidRequestError, match="security_token") as info:
+        Credentials.from_fc_context(ctx)
+    assert "context.credentials" in str(info.value) and SECRET not in str(info.value)
+    assert Credentials("STS.abc", SECRET).security_token is None  # the constructor itself stays plain
+
+
+def test_bad_fc_context_credentials_say_where_they_came_from(env):
+    ctx = SimpleNamespace(credentials=SimpleNamespace(access_key_id="LTAIx", access_key_secret=SECRET + "\n",
+                                                      security_token=TOKEN))
+    with pytest.raises(InvalidRequestError) as info:
+        Credentials.from_fc_context(ctx)
+    text = str(info.value)
+    assert text.startswith("context.credentials.access_key_secret") and SECRET not in text
+    assert info.value.field == "context.credentials.access_key_secret"

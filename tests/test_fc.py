@@ -495,3 +495,79 @@ def test_object_context_and_local_result_are_values():
     assert repr(r) == "LocalResult(status=200, headers={'content_type': 'text/plain'}, body=b'x')"
     with pytest.raises(TypeError):
         hash(r)
+
+
+# ---- malformed events, as a user would meet them -------------------------------------
+
+
+def _raw_event(**ctx):
+    base = {"inputOssUrl": "http://127.0.0.1:9/a?Signature=x", "outputRoute": ROUTE, "outputToken": "tok"}
+    base.update(ctx)
+    return json.dumps({"getObjectContext": {k: v for k, v in base.items() if v is not None}})
+
+
+@pytest.mark.parametrize("key,value,says", [
+    ("outputRoute", "http://not-a-host/", "getObjectContext.outputRoute"),
+    ("outputRoute", "bad route", "getObjectContext.outputRoute"),
+    ("outputToken", "tok\r\nX-Injected: 1", "getObjectContext.outputToken"),
+    ("outputToken", "tok en", "getObjectContext.outputToken"),
+])
+def test_an_event_field_the_sender_refuses_is_named_as_the_events(fc_env, key, value, says):
+    with pytest.raises(ossfast.InvalidRequestError) as info:
+        fc.handler(upper)(_raw_event(**{key: value}), context())
+    assert info.value.field == says and str(info.value).startswith("event: " + says)
+    if key == "outputToken":
+        assert "Injected" not in str(info.value) and "tok en" not in str(info.value)
+    assert fc_env.accepted == 0
+
+
+@pytest.mark.parametrize("value,says", [(5, "int"), ([], "list"), (None, "missing"), ("", "empty")])
+def test_an_event_field_of_the_wrong_type_says_what_it_got(value, says):
+    event = json.loads(_raw_event())
+    if value is None:
+        del event["getObjectContext"]["outputRoute"]
+    else:
+        event["getObjectContext"]["outputRoute"] = value
+    with pytest.raises(ossfast.InvalidRequestError) as info:
+        fc.ObjectContext.from_event(event)
+    assert info.value.field == "getObjectContext.outputRoute" and says in str(info.value)
+
+
+@pytest.mark.parametrize("url", ["file:///{path}", "ftp://127.0.0.1/x", "data:,secret-data"])
+def test_the_original_is_read_only_over_http(fc_env, tmp_path, url, caplog):
+    # inputOssUrl is a presigned OSS URL: a forged event must not make the function read a
+    # local file (its environment holds the instance's keys) and send it out transformed
+    secret = tmp_path / "environ"
+    secret.write_bytes(b"secret-data")
+    event = _raw_event(inputOssUrl=url.format(path=str(secret).lstrip("/")))
+    with caplog.at_level(logging.WARNING, logger="ossfast.fc"):
+        fc.handler(upper)(event, context())
+    req = fc_env.wait_for(1)[0]
+    assert req.header("x-oss-fwd-status") == "500"  # as any failure to read the original but 403/404
+    assert b"SECRET-DATA" not in req.body and b"secret-data" not in req.body
+    assert "inputOssUrl" in caplog.text
+
+
+def test_the_handler_logs_no_secret_whatever_happens(origin, fc_env, caplog):
+    def raises(obj):
+        raise RuntimeError("boom")
+
+    def aborts(obj):
+        raise fc.Abort(404, "no such page")
+
+    def bad_header(obj):
+        return fc.Response(200, b"x", content_type="a\r\nb")
+
+    ctx = context("ak-x", "SeCrEtKeY-x", "StS-ToKeN-x")
+    with caplog.at_level(logging.DEBUG):
+        for i, transform in enumerate((upper, raises, aborts, bad_header)):
+            fc.handler(transform)(event(origin, token=f"OuTpUt-ToKeN-{i}"), ctx)
+        fc.handler(upper)(event(origin, key="missing", token="OuTpUt-ToKeN-m"), ctx)
+    reqs = fc_env.wait_for(5)
+    assert [r.header("x-oss-fwd-status") for r in reqs] == ["200", "500", "404", "500", "404"]
+    text = caplog.text
+    assert "raises failed" in text and "RuntimeError: boom" in text  # the traceback is logged
+    secrets = ["SeCrEtKeY-x", "StS-ToKeN-x", "OuTpUt-ToKeN", "SeCrEtSiG"]
+    secrets += [r.header("Authorization").rsplit("Signature=", 1)[1] for r in reqs]
+    for secret in secrets:
+        assert secret not in text, secret

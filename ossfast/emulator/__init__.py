@@ -44,6 +44,12 @@ What the handler must do
     relayed to the client as it arrives. A handler that raises or returns without
     answering gets its client a 502 at once; no answer within ``timeout`` is a 504.
 
+A request the HTTP parser cannot read gets a 400 ``InvalidRequest`` OSS XML error that
+names the flaw without quoting any of its bytes; an error of the emulator's own is a 500
+``InternalError`` (the traceback goes to the log, redacted). A connection that has not sent a
+whole request head within 75 s of its start or its last reply is closed. The emulator listens
+on loopback unless told otherwise, and warns when it is not: its clients are unauthenticated.
+
 Logging goes to ``logging.getLogger("ossfast.emulator")``: one line per request and per
 refused WriteGetObjectResponse; never a token, signature, secret or presigned query.
 """

@@ -32,12 +32,14 @@ import uuid
 from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import parse_qsl, quote
 
-from aiohttp import web
+from aiohttp import HttpVersion11, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from .auth import OriginSigner, verify_wgor
 from .config import EmulatorConfig
 from .context import FCContext, FCFunction, FCService, make_event, user_headers, user_url
-from .objects import Digests, content_type, parse_range, parse_target, resolve
+from .objects import BEYOND, Digests, content_type, open_verified, parse_range, parse_target, range_number, resolve
+
 from .oss import Refusal, common_headers, error_xml, http_date, request_id
 
 log = logging.getLogger("ossfast.emulator")
@@ -56,8 +58,8 @@ UNFORWARDABLE = frozenset((
 FWD_PREFIX = b"x-oss-fwd-header-"
 _TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _VALUE_BAD = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
-_UNSAT_RANGE = re.compile(r"bytes \*/\d+")
+_CONTENT_RANGE = re.compile(r"bytes ([0-9]+)-([0-9]+)/([0-9]+|\*)")
+_UNSAT_RANGE = re.compile(r"bytes \*/[0-9]+")
 _HOST_RE = re.compile(r"[A-Za-z0-9.\-:\[\]]{1,255}")
 _DIGITS = "0123456789"
 SPENT_MAX = 4096
@@ -278,6 +280,86 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
                                                "too many headers"), rid)
         resp.force_close()
         return resp
+    try:
+        return await _dispatch(request, state)
+    except (asyncio.CancelledError, ConnectionError):
+        raise
+    except Exception as exc:  # noqa: B902 - a bug of the emulator's, answered as OSS would
+        resp = internal_error(state, request, exc)
+        if request.writer.output_size > 0:  # a reply is under way: all that can be done is drop it
+            raise ConnectionError("the reply was under way") from None
+        return resp
+
+
+def internal_error(state: State, request: web.BaseRequest, exc: BaseException) -> web.Response:
+    """An OSS 500 ``InternalError`` for an exception the emulator did not expect: the client
+    gets the XML document only, the log the traceback with this run's secrets hidden."""
+    rid = request_id()
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    for value in _request_secrets(state, request):
+        text = text.replace(value, "<hidden>")
+    log.error("%s %r: internal error %s [%s]\n%s", request.method, request.path, type(exc).__name__, rid,
+              state.redact(text))
+    resp = error_response(request, Refusal(500, "InternalError", "We encountered an internal error. "
+                                           "Please try again.", "internal error"), rid)
+    resp.force_close()
+    return resp
+
+
+#: request headers whose values are credentials
+_SECRET_HEADERS = frozenset((b"authorization", b"x-oss-security-token", b"x-oss-request-token"))
+
+
+def _request_secrets(state: State, request: web.BaseRequest) -> List[str]:
+    """What an error about ``request`` must not show: its query (a presigned URL's), its
+    credential headers, and every waiting exchange's token."""
+    found = [request.raw_path.partition("?")[2]]
+    found += [v.decode("latin-1") for n, v in request.raw_headers if n.lower() in _SECRET_HEADERS]
+    found += [ex.token for ex in state.pending.values()]
+    return sorted((v for v in found if len(v) >= 4), key=len, reverse=True)
+
+
+#: what aiohttp's parser refusals are called in a reply, by exception class; their messages
+#: quote the offending bytes (a token, a signature) and are never repeated
+_PARSE_ERRORS = {
+    "LineTooLong": "a line is too long", "InvalidHeader": "a header is malformed",
+    "BadHttpMethod": "the method is not valid", "BadStatusLine": "the request line is malformed",
+    "InvalidURLError": "the request target is malformed", "ContentLengthError": "the body framing is malformed",
+    "TransferEncodingError": "the body framing is malformed",
+}
+#: llhttp's refusal messages start with a fixed phrase ("Invalid header value char:"); one
+#: made only of short words is shown, anything else is not
+_PHRASE = re.compile(r"[A-Z][A-Za-z-]{0,19}(?: [A-Za-z-]{1,20}){0,9}")
+
+
+def _parse_reason(exc: Optional[BaseException]) -> str:
+    name = type(exc).__name__
+    if name in _PARSE_ERRORS:
+        return _PARSE_ERRORS[name]
+    first = str(getattr(exc, "message", "") or "").split("\n", 1)[0].rstrip(":").replace("can't", "cannot")
+    return first[0].lower() + first[1:] if _PHRASE.fullmatch(first) else "the request is malformed"
+
+
+def protocol_error(state: State, request: web.BaseRequest, status: int,
+                   exc: Optional[BaseException]) -> web.Response:
+    """The reply to a request that aiohttp answers by itself: one its parser refused (400,
+    InvalidRequest, one log line that names the flaw but quotes no byte of the request), or an
+    exception that escaped the app (500, as :func:`internal_error`)."""
+    if status >= 500 or exc is None or not isinstance(exc, HttpProcessingError):
+        if exc is None:
+            exc = RuntimeError(f"aiohttp answered {status} by itself")
+        return internal_error(state, request, exc)
+    rid = request_id()
+    state.stats["refused"] += 1
+    reason = _parse_reason(exc)
+    log.info("request refused: unparsable request (%s) [%s]", reason, rid)
+    resp = error_response(request, Refusal(400, "InvalidRequest", f"The request could not be parsed: {reason}.",
+                                           "unparsable request"), rid)
+    resp.force_close()
+    return resp
+
+
+async def _dispatch(request: web.Request, state: State) -> web.StreamResponse:
     path, _, query = request.raw_path.partition("?")
     if request.method == "POST" and path == "/" and WGOR_QUERY in _param_names(query):
         return await write_get_object_response(request, state, path, query)
@@ -341,14 +423,18 @@ async def client_get(request: web.Request, state: State, key: str, path: str, qu
 async def serve_original(request: web.Request, state: State, key: str, params: Dict[str, str], rid: str,
                          started: float) -> web.StreamResponse:
     state.origin.check(key, params)
-    real, st = resolve(state.config.root, key)
-    size = st.st_size
-    span = parse_range(request.headers.get("Range"), size)
+    real, _ = resolve(state.config.root, key)
+    f, st = open_verified(state.config.root, real)
     try:
+        size = st.st_size
+        span = parse_range(request.headers.get("Range"), size)
         etag, crc = await state.digests.get(real, st)
-        f = open(real, "rb")
     except OSError:
+        f.close()
         raise Refusal(404, "NoSuchKey", "The specified key does not exist.", "file vanished") from None
+    except BaseException:
+        f.close()
+        raise
     headers = common_headers(rid)
     headers.update({
         "ETag": etag, "Last-Modified": http_date(st.st_mtime), "Content-Type": content_type(key),
@@ -432,9 +518,10 @@ def _forwarded(raw: Any, length: int) -> Tuple[int, List[Tuple[str, str]]]:
                            "Content-Range with another status")
         else:
             m = _CONTENT_RANGE.fullmatch(crange)
-            if (not m or int(m.group(2)) < int(m.group(1))
-                    or (m.group(3) != "*" and int(m.group(2)) >= int(m.group(3)))
-                    or int(m.group(2)) - int(m.group(1)) + 1 != length):
+            first, last = (range_number(m.group(1)), range_number(m.group(2))) if m else (0, -1)
+            if (not m or last < first or last >= BEYOND
+                    or (m.group(3) != "*" and last >= range_number(m.group(3)))
+                    or last - first + 1 != length):
                 raise _invalid("Content-Range does not parse, or does not match the body's length.",
                                "Content-Range malformed")
     modified = values.get("last-modified")
@@ -511,11 +598,42 @@ async def write_get_object_response(request: web.Request, state: State, path: st
     except Refusal as refusal:
         return _refuse_wgor(request, state, refusal, rid)
     state.claim(ex)
+    resp = web.StreamResponse(status=status, headers=common_headers(ex.rid))
+    try:
+        return await _relay(request, state, ex, resp, rid, started, status, forwarded, length, announced, md5)
+    except BaseException:
+        # Whatever went wrong, the claimed exchange ends now: its timer is gone, and its
+        # client would otherwise wait for ever.
+        if ex.state != FINISHED:
+            ex.reason = "internal error while relaying"
+            if resp.prepared:
+                if ex.request.transport is not None:
+                    ex.request.transport.close()
+                state.finish(ex, resp)
+            else:
+                state.finish(ex, Refusal(500, "InternalError", "We encountered an internal error. "
+                                         "Please try again.", ex.reason))
+        raise
+
+
+async def _relay(request: web.Request, state: State, ex: Exchange, resp: web.StreamResponse, rid: str,
+                 started: float, status: int, forwarded: List[Tuple[str, str]], length: int,
+                 announced: Optional[str], md5: Optional[bytes]) -> web.StreamResponse:
+    """Relay a claimed WriteGetObjectResponse to its client through ``resp``."""
     client = ex.request
     if client.transport is None or client.transport.is_closing():
         return _client_gone(request, state, ex, rid)
-
-    resp = web.StreamResponse(status=status, headers=common_headers(ex.rid))
+    if (request.version == HttpVersion11
+            and request.headers.get("Expect", "").strip().lower() == "100-continue"):
+        # Only now, every check passed, is the sender asked for its body (see _defer_continue).
+        try:
+            await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        except ConnectionError:
+            ex.reason = "function's request broke off"
+            state.finish(ex, Refusal(502, "FunctionFailed", "The function's WriteGetObjectResponse broke off.",
+                                     ex.reason))
+            raise
+        request.writer.output_size = 0  # as aiohttp's own: the reply proper has not started
     for name, value in forwarded:
         resp.headers[name] = value
     if status != 304:
@@ -631,6 +749,15 @@ async def _reply_and_close(request: web.Request, reply: web.Response) -> web.Res
     return reply
 
 
+async def _defer_continue(request: web.Request) -> None:
+    """The route's Expect handler: sends nothing. aiohttp's sends ``100 Continue`` before the
+    handler runs, so a sender whose WriteGetObjectResponse is then refused (signature, token)
+    had already been told to upload its whole body. A WriteGetObjectResponse that passes its
+    checks is sent its ``100 Continue`` by :func:`_relay`; any other request gets its final
+    reply at once, which RFC 9110 allows in place of the interim one."""
+    return None
+
+
 def make_app(config: EmulatorConfig) -> web.Application:
     """The emulator as an aiohttp application; its state is ``app[STATE]``."""
     app = web.Application()
@@ -641,5 +768,5 @@ def make_app(config: EmulatorConfig) -> web.Application:
         state.shutdown()
 
     app.on_shutdown.append(on_shutdown)
-    app.router.add_route("*", "/{tail:.*}", dispatch)
+    app.router.add_route("*", "/{tail:.*}", dispatch, expect_handler=_defer_continue)
     return app

@@ -19,7 +19,7 @@ import mimetypes
 import os
 import re
 import stat
-from typing import Dict, Optional, Tuple
+from typing import BinaryIO, Dict, Optional, Tuple
 from urllib.parse import unquote_to_bytes
 
 from ..checksum import crc64
@@ -28,7 +28,7 @@ from .oss import Refusal
 MAX_KEY_BYTES = 1023
 ALIAS_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,50}[a-z0-9])?-[a-z0-9]{1,40}-opapalias")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_RANGE_RE = re.compile(r"bytes=(\d*)-(\d*)")
+_RANGE_RE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
 READ_CHUNK = 1 << 20
 
 
@@ -97,6 +97,52 @@ def resolve(root: str, key: str) -> Tuple[str, os.stat_result]:
     return real, st
 
 
+#: a position beyond any object: what a number of more digits than this stands for
+BEYOND = 1 << 64
+
+
+def range_number(digits: str) -> int:
+    """The value of a Range / Content-Range position (ASCII digits). One longer than any
+    object's size is :data:`BEYOND`, so that ``int`` never meets a string past its digit
+    limit (4300 digits raised ValueError: a 500 instead of a 416)."""
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 19 else BEYOND
+
+
+def open_verified(root: str, real: str) -> Tuple[BinaryIO, os.stat_result]:
+    """Open the file :func:`resolve` found at ``real`` and check the file that was opened, not
+    the path: between the check and the open, a directory on the path may have been replaced
+    by a symlink pointing out of the root. The file opened must be a regular file (opened
+    without blocking, so a FIFO put there is no hang) inside ``root`` (where the kernel says
+    the descriptor points, /proc/self/fd; elsewhere: the path, still free of symlinks, still
+    names the file opened). Refusal 403 or 404 otherwise."""
+    try:
+        fd = os.open(real, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0))
+    except (OSError, ValueError):
+        raise Refusal(404, "NoSuchKey", "The specified key does not exist.", "file vanished") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise Refusal(404, "NoSuchKey", "The specified key does not exist.", "no such key")
+        try:
+            where: Optional[str] = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            where = None
+        if where is not None:
+            inside = where.startswith("/") and os.path.commonpath((root, where)) == root
+        else:  # pragma: no cover - no /proc
+            now = os.stat(real)
+            inside = os.path.realpath(real) == real and (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino)
+        if not inside:
+            raise Refusal(403, "AccessDenied", "The object resolves outside the emulator's root.",
+                          "opened file outside root")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb"), st
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def parse_range(header: Optional[str], size: int) -> Optional[Tuple[int, int]]:
     """(first, last) of a single 'bytes=a-b' / 'a-' / '-n' range within ``size`` bytes.
 
@@ -111,14 +157,14 @@ def parse_range(header: Optional[str], size: int) -> Optional[Tuple[int, int]]:
         return None
     first_s, last_s = m.groups()
     if first_s:
-        first = int(first_s)
-        last = int(last_s) if last_s else size - 1
+        first = range_number(first_s)
+        last = range_number(last_s) if last_s else size - 1
         if last_s and last < first:
             return None
         if first >= size:
             raise _unsatisfiable(size)
         return first, min(last, size - 1)
-    suffix = int(last_s)
+    suffix = range_number(last_s)
     if suffix == 0 or size == 0:
         raise _unsatisfiable(size)
     return max(0, size - suffix), size - 1
@@ -153,7 +199,7 @@ class Digests:
         running = self._running.get(ident)
         if running is None:
             loop = asyncio.get_running_loop()
-            running = loop.run_in_executor(None, _digest_file, path)
+            running = loop.run_in_executor(None, _digest_file, path, (st.st_dev, st.st_ino))
             self._running[ident] = running
             try:
                 result = await running
@@ -166,10 +212,15 @@ class Digests:
         return await asyncio.shield(running)
 
 
-def _digest_file(path: str) -> Tuple[str, int]:
+def _digest_file(path: str, ident: Tuple[int, int]) -> Tuple[str, int]:
+    """The digests of the file at ``path``, which must still be the file ``ident`` (device,
+    inode) names: OSError if it was replaced since it was checked and opened."""
     md5 = hashlib.md5()
     crc = 0
     with open(path, "rb") as f:
+        st = os.fstat(f.fileno())
+        if (st.st_dev, st.st_ino) != ident:
+            raise OSError(f"{os.path.basename(path)!r} was replaced while it was read")
         while True:
             chunk = f.read(READ_CHUNK)
             if not chunk:

@@ -10,6 +10,7 @@ order of their start for that to hold.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 import signal
@@ -20,17 +21,22 @@ import time
 from typing import Any, Callable, Dict, Optional, Union
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
 
 from ..credentials import Credentials
 from ..errors import InvalidRequestError
-from .app import MAX_HEADERS, STATE, State, make_app
+from .app import MAX_HEADERS, STATE, State, make_app, protocol_error
 from .config import EmulatorConfig, Handler
 
 log = logging.getLogger("ossfast.emulator")
 
 #: aiohttp's limits on a request head: a 16 KiB request line (OSS keys are at most 1023
-#: bytes, percent-encoded three times that) and header field, at most 100 header lines
-SERVER_LIMITS = {"max_line_size": 16384, "max_field_size": 16384, "max_headers": MAX_HEADERS}
+#: bytes, percent-encoded three times that) and header field, at most 100 header lines.
+#: keepalive_timeout: seconds a connection may go without a complete request head, from its
+#: start or its last reply (aiohttp's AppRunner default is 3630 s: a head that never ends,
+#: or ends a byte at a time, held a connection for an hour)
+SERVER_LIMITS: Dict[str, Any] = {"max_line_size": 16384, "max_field_size": 16384, "max_headers": MAX_HEADERS,
+                                 "keepalive_timeout": 75.0}
 SHUTDOWN_TIMEOUT = 2.0
 #: seconds stop() waits for functions still running
 HANDLER_JOIN = 1.0
@@ -60,6 +66,70 @@ def _listen(host: str, port: int) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def warn_if_exposed(host: str) -> None:
+    """Log a warning when ``host`` (the address listened on) is not a loopback address: the
+    emulator does not authenticate its clients, so anyone who can reach it reads the root's
+    objects as the handler transforms them."""
+    try:
+        loopback = ipaddress.ip_address(host.strip("[]").split("%", 1)[0]).is_loopback
+    except ValueError:  # a name: what it resolves to decides
+        try:
+            infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+            loopback = all(ipaddress.ip_address(i[4][0].split("%", 1)[0]).is_loopback for i in infos)
+        except (OSError, ValueError):
+            loopback = False
+    if not loopback:
+        log.warning("listening on %s, which is not loopback: other machines can reach the emulator, "
+                    "and its clients are unauthenticated", host)
+
+
+class _Protocol(RequestHandler):
+    """aiohttp's connection handler, but what it answers by itself (a request its parser
+    refuses, an exception that escapes the app) is answered as OSS would, by
+    :func:`~.app.protocol_error`: aiohttp's stock reply quotes the offending request line in
+    its body and logs it with a traceback, and that line can hold a token or a signature."""
+
+    __slots__ = ()
+
+    def handle_error(self, request: Any, status: int = 500, exc: Optional[BaseException] = None,
+                     message: Optional[str] = None) -> web.StreamResponse:
+        state = getattr(self._manager, "ossfast_state", None)
+        if state is None:  # pragma: no cover - only ever made by _Server
+            return super().handle_error(request, status, exc, message)
+        resp = protocol_error(state, request, status, exc)
+        if request.writer.output_size > 0:  # as aiohttp: a reply is under way, the connection is broken
+            raise ConnectionError("the reply was under way")
+        return resp
+
+
+class _Server(web.Server):
+    """aiohttp's Server whose connections are :class:`_Protocol`."""
+
+    ossfast_state: State
+
+    def __call__(self) -> RequestHandler:
+        handler = super().__call__()
+        handler.__class__ = _Protocol  # the same object, with handle_error replaced
+        return handler
+
+
+class _Runner(web.AppRunner):
+    """An AppRunner whose server is a :class:`_Server` for the emulator's app."""
+
+    __slots__ = ()
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        server.__class__ = _Server
+        server.ossfast_state = self.app[STATE]  # type: ignore[attr-defined]
+        return server
+
+
+def _runner(app: web.Application) -> web.AppRunner:
+    return _Runner(app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT,
+                   **SERVER_LIMITS)
 
 
 def _url(sock: socket.socket) -> str:
@@ -152,6 +222,7 @@ class Emulator:
             raise RuntimeError("the emulator is already started")
         sock = _listen(self.config.host, self.config.port)
         self.url = _url(sock)
+        warn_if_exposed(sock.getsockname()[0])
         # the function's environment first, then its module is imported (as FC does)
         self._saved_env = _set_env(_function_env(self.config, self.url))
         try:
@@ -183,8 +254,7 @@ class Emulator:
         try:
             try:
                 assert self._app is not None
-                runner = web.AppRunner(self._app, handle_signals=False, access_log=None,
-                                       shutdown_timeout=SHUTDOWN_TIMEOUT, **SERVER_LIMITS)
+                runner = _runner(self._app)
                 loop.run_until_complete(runner.setup())
                 self._runner = runner
                 loop.run_until_complete(web.SockSite(runner, sock).start())
@@ -199,6 +269,7 @@ class Emulator:
             loop.run_forever()
             loop.run_until_complete(runner.cleanup())
         finally:
+            _cancel_leftovers(loop)
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.run_until_complete(loop.shutdown_default_executor())
             asyncio.set_event_loop(None)
@@ -229,6 +300,17 @@ class Emulator:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+def _cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel and wait for the tasks still pending on ``loop`` (as ``asyncio.run`` does at its
+    end): aiohttp's cleanup does not wait for a connection still reading a refused request's
+    body, and a task destroyed pending is an error logged at exit."""
+    tasks = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
 
 
 def serve(root: Union[str, "os.PathLike[str]"], handler: Union[str, Handler], *,
@@ -266,6 +348,7 @@ async def _serve(config: EmulatorConfig, ready: Optional[Callable[[str], Any]]) 
     loop = asyncio.get_running_loop()
     sock = _listen(config.host, config.port)
     url = _url(sock)
+    warn_if_exposed(sock.getsockname()[0])
     saved = _set_env(_function_env(config, url))  # before the handler's module is imported
     try:
         config.resolve_handler()
@@ -276,8 +359,7 @@ async def _serve(config: EmulatorConfig, ready: Optional[Callable[[str], Any]]) 
         raise
     state = app[STATE]
     state.base_url = url
-    runner = web.AppRunner(app, handle_signals=False, access_log=None,
-                           shutdown_timeout=SHUTDOWN_TIMEOUT, **SERVER_LIMITS)
+    runner = _runner(app)
     stop = asyncio.Event()
     signals = []
     try:
