@@ -299,3 +299,36 @@ def test_close_on_a_later_loop(start_server):
     asyncio.run(c.close())
     gc.collect()
     assert c.pool.closed and c.pool.idle_count() == 0
+
+
+def test_cancel_as_the_connection_is_made_is_not_lost(start_server):
+    """A cancellation that arrives in the loop iteration where the connection is made (before
+    the wait for it wakes): asyncio.wait_for of Python <= 3.11 returned the connection and
+    dropped the cancellation, and the call went on to send the request. It raises
+    CancelledError, nothing is sent, and the connection is closed."""
+    server = start_server(RecordingServer)
+
+    async def main():
+        async with ossfast.AsyncClient(CREDS, endpoint=server.url, timeout=5, retries=0) as c:
+            loop = asyncio.get_running_loop()
+            real = loop.create_connection
+            me = []
+
+            async def connect_then_cancel(*a, **k):
+                made = await real(*a, **k)
+                loop.call_soon(me[0].cancel)  # runs before the connection's waiter is woken
+                return made
+
+            loop.create_connection = connect_then_cancel
+            me.append(asyncio.ensure_future(c.write_get_object_response(ROUTE, "t", 200, b"x" * 100)))
+            try:
+                return await me[0]
+            finally:
+                loop.create_connection = real
+
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(main())
+    gc.collect()
+    time.sleep(0.2)
+    assert server.requests == []
+    _wait(lambda: server.active_connections == 0)

@@ -239,6 +239,20 @@ def drop_reply(fut: asyncio.Future) -> None:
         fut.exception()
 
 
+def _drop_connecting(making: "asyncio.Task[Any]") -> None:
+    """A connection attempt given up: cancelled, or closed once made (its error marked seen)."""
+    if making.done():
+        _close_made(making)
+    else:
+        making.cancel()
+        making.add_done_callback(_close_made)
+
+
+def _close_made(making: "asyncio.Task[Any]") -> None:
+    if not making.cancelled() and making.exception() is None:
+        making.result()[1].close(abort=True)
+
+
 def _no_progress(fut: asyncio.Future) -> None:
     if not fut.done():
         fut.set_exception(socket.timeout("the send made no progress"))
@@ -390,13 +404,22 @@ class AsyncPool:
         scheme, host, port = key
         loop = self.bind()
         ctx = self._ssl_context_factory() if scheme == "https" else None
+        # Not asyncio.wait_for: up to Python 3.11 it returns a connection made in the very loop
+        # iteration the call is cancelled in, and drops the cancellation (the call then sends).
+        making = loop.create_task(loop.create_connection(
+            lambda: AsyncConnection(key), host, port, ssl=ctx,
+            server_hostname=host if ctx is not None else None,
+            ssl_handshake_timeout=timeout if ctx is not None else None))
         try:
-            _, conn = await asyncio.wait_for(loop.create_connection(
-                lambda: AsyncConnection(key), host, port, ssl=ctx,
-                server_hostname=host if ctx is not None else None,
-                ssl_handshake_timeout=timeout if ctx is not None else None), timeout)
-        except asyncio.TimeoutError:
-            raise TimeoutError(f"connecting to {host}:{port} timed out after {timeout}s") from None
+            await asyncio.wait((making,), timeout=timeout)
+        except BaseException:  # cancelled: the connection, made or still being made, is dropped
+            _drop_connecting(making)
+            raise
+        if not making.done():
+            _drop_connecting(making)
+            raise TimeoutError(f"connecting to {host}:{port} timed out after {timeout}s")
+        try:
+            _, conn = making.result()
         except OSError as exc:
             import ssl
 
