@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import io
 import threading
 import time
 
@@ -332,3 +333,39 @@ def test_cancel_as_the_connection_is_made_is_not_lost(start_server):
     time.sleep(0.2)
     assert server.requests == []
     _wait(lambda: server.active_connections == 0)
+
+
+class _SlowReader(io.RawIOBase):
+    """A file-like body whose reads take a while (a network-backed stream, say)."""
+
+    def __init__(self) -> None:
+        self.reading = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        self.reading = True
+        time.sleep(0.3)
+        self.reading = False
+        return b"r" * n
+
+
+def test_cancelled_file_read_returns_once_the_reader_let_go(start_server):
+    """A file-like body (no descriptor) is read in a worker thread. Cancelled during a read,
+    the call returned while the thread was still reading the caller's stream."""
+    server = start_server(RecordingServer)
+    reader = _SlowReader()
+
+    async def main():
+        async with ossfast.AsyncClient(CREDS, endpoint=server.url, timeout=5, retries=0) as c:
+            task = asyncio.ensure_future(
+                c.write_get_object_response(ROUTE, "t", 200, reader, content_length=3 << 20))
+            await asyncio.sleep(0.1)
+            assert reader.reading
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            return reader.reading
+
+    assert asyncio.run(main()) is False

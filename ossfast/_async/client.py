@@ -221,7 +221,7 @@ class AsyncClient:
                       progress=progress)
         if content_md5 is True and abody is None and _big(body):
             prepared = await _in_worker(functools.partial(
-                self._builder.prepare, route, token, status, body, **kwargs))
+                self._builder.prepare, route, token, status, body, **kwargs), _close_prepared)
         else:
             prepared = self._builder.prepare(route, token, status, body, **kwargs)
         if abody is not None:
@@ -524,11 +524,12 @@ class AsyncClient:
     @staticmethod
     async def _file_pieces(body: _body.FileBody, loop: asyncio.AbstractEventLoop):  # type: ignore[no-untyped-def]
         """The file's ``length`` bytes, read in the executor one fresh piece at a time (a
-        piece handed to the transport is never overwritten)."""
+        piece handed to the transport is never overwritten). A cancelled call returns once
+        the read under way is over (the caller's stream is theirs again)."""
         remaining = body.length
         read = body.fobj.read
         while remaining > 0:
-            data = await loop.run_in_executor(None, read, min(FILE_PIECE, remaining))
+            data = await _in_worker(functools.partial(read, min(FILE_PIECE, remaining)))
             if not data:
                 raise InvalidRequestError(
                     f"body: the file ended {remaining} bytes before the declared length", field="body")
@@ -568,10 +569,11 @@ def _read_piece(fd: int, buf: bytearray, pos: int, n: int, crc: int, digest: boo
     return n, crc
 
 
-async def _in_worker(fn: Callable[[], Any]) -> Any:
+async def _in_worker(fn: Callable[[], Any], discard: Optional[Callable[[Any], Any]] = None) -> Any:
     """``fn()`` in the loop's default executor. A cancellation is raised only once ``fn`` has
-    returned: the thread cannot be stopped, and it reads (and seeks) the caller's body, which
-    the caller may send again as soon as the call is over."""
+    returned (its result then given to ``discard``): the thread cannot be stopped, and it
+    reads (and seeks) the caller's body, which the caller may use again as soon as the call
+    is over."""
     job = asyncio.get_running_loop().run_in_executor(None, fn)
     try:
         return await asyncio.shield(job)
@@ -581,10 +583,13 @@ async def _in_worker(fn: Callable[[], Any]) -> Any:
                 await asyncio.wait((job,))
             except asyncio.CancelledError:  # cancelled again: still the one CancelledError below
                 pass
-        if not job.cancelled():
-            if job.exception() is None:
-                job.result().body.close()
+        if not job.cancelled() and job.exception() is None and discard is not None:
+            discard(job.result())
         raise
+
+
+def _close_prepared(prepared: PreparedRequest) -> None:
+    prepared.body.close()
 
 
 async def _aiter_sync(it: Any):  # type: ignore[no-untyped-def]
