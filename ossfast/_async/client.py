@@ -18,6 +18,14 @@ connection and discards every byte not yet sent. If the body had not been fully 
 the call was cancelled, OSS cannot take the request (it never sees a complete body). If the
 body had been fully written and the call was then cancelled while waiting for the reply, OSS
 may or may not have taken it: the token is single use, so do not assume it can be sent again.
+A call cancelled while a worker thread works on its body (the Content-MD5 hash of a big body,
+the read of a file-like without a descriptor) raises CancelledError once that work is over: the
+body is the caller's again when the call is done.
+
+Event loops: the client works on one loop at a time (its pool: see ``connection``). When that
+loop shuts down (``asyncio.run`` ending) its idle connections are closed; the client then works
+on the next loop. Used from a second loop while the first still runs, it raises
+InvalidRequestError before any byte.
 """
 from __future__ import annotations
 
@@ -149,7 +157,8 @@ def _big(body: Any) -> bool:
 class AsyncClient:
     """Sends WriteGetObjectResponse requests from asyncio code; same arguments as ``Client``
     (``max_workers`` is accepted and ignored, for code written for the thread shim). Use it
-    on one event loop."""
+    on one event loop at a time (each ``asyncio.run`` in turn is fine; see the module
+    docstring)."""
 
     def __init__(self, credentials: Optional[Credentials] = None, *, max_workers: Any = None,
                  **kwargs: Any) -> None:
