@@ -119,9 +119,11 @@ class FileBody(Body):
         try:
             fd = fobj.fileno()
             st = os.fstat(fd)
+            # Any descriptor, not only a regular file's: the write end of a pipe opened 'rb'
+            # says readable() but fails at the first read, after the head went out.
+            write_only = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_WRONLY
             if stat.S_ISREG(st.st_mode):
                 self.fd = fd
-                write_only = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_WRONLY
                 size = st.st_size
         except (AttributeError, OSError, io.UnsupportedOperation, ValueError):
             self.fd = None

@@ -92,7 +92,7 @@ class PreparedRequest:
     ``headers`` lists (name, value) in send order, read back from ``head``.
     """
 
-    __slots__ = ("head", "content_length", "route", "status", "_body", "_data", "_crc")
+    __slots__ = ("head", "content_length", "route", "status", "_body", "_data", "_crc", "_sent")
     method = METHOD
     target = TARGET
 
@@ -107,6 +107,17 @@ class PreparedRequest:
         self._body = body
         self._data = data
         self._crc = crc
+        self._sent = False
+
+    def take(self) -> None:
+        """What ``send()`` calls before a byte goes: a prepared request goes once (its token is
+        single use, its body may be an iterator or a file read to its end), so a second
+        ``send()`` is refused with InvalidRequestError, whether the first succeeded or not."""
+        if self._sent:
+            raise InvalidRequestError(
+                "prepared: this request was sent already (a PreparedRequest goes once: its token is "
+                "single use); prepare() a new one", field="prepared")
+        self._sent = True
 
     @property
     def body(self) -> _body.Body:

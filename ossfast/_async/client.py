@@ -289,10 +289,11 @@ class AsyncClient:
 
     async def send(self, prepared: PreparedRequest,
                    progress: Optional[Callable[[int, int], Any]] = None) -> Result:
-        """Send a PreparedRequest (once: its body may be an iterator)."""
+        """Send a PreparedRequest, once (a second send() is refused: see PreparedRequest.take)."""
         if progress is not None and not callable(progress):
             raise InvalidRequestError("progress: must be callable as progress(bytes_sent, total)",
                                       field="progress")
+        prepared.take()
         return await self._send_general(prepared, progress, time.perf_counter(), None)
 
     async def _send_general(self, prepared: PreparedRequest, progress: Optional[Callable[[int, int], Any]],

@@ -243,7 +243,8 @@ class AsyncStreamedReply:
                 return b""
             err = conn.body_error
             if err is None and conn.lost:
-                err = TransportError("the connection was closed in the middle of the reply", request_sent=True)
+                err = TransportError("the server closed the connection in the middle of the reply",
+                                     request_sent=True)
             if err is not None:
                 self.close()
                 raise err

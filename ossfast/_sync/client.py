@@ -305,7 +305,11 @@ class Client:
 
     def send(self, prepared: _request.PreparedRequest,
              progress: Optional[Callable[[int, int], Any]] = None) -> Result:
-        """Send a PreparedRequest (once: its body may be an iterator)."""
+        """Send a PreparedRequest, once (a second send() is refused: see PreparedRequest.take)."""
+        if progress is not None and not callable(progress):
+            raise InvalidRequestError("progress: must be callable as progress(bytes_sent, total)",
+                                      field="progress")
+        prepared.take()
         return self._send(prepared, progress, _perf_counter())
 
     def _key(self, route: str) -> Tuple[str, str, int]:
