@@ -153,8 +153,12 @@ def split_headers(values: List[str]) -> Tuple[Dict[str, str], List[Tuple[str, st
             if _FORWARDED[key] in forwarded:
                 raise InvalidRequestError(f"--header {name}: given twice", field="header")
             forwarded[_FORWARDED[key]] = value
-        else:
+        elif key.startswith("x-oss-"):
             extra.append((name, value))
+        else:
+            raise InvalidRequestError(
+                f"--header {name}: not a forwarded header ({', '.join(sorted(_FORWARDED))}) nor an "
+                "x-oss-* header", field="header")
     return forwarded, extra
 
 

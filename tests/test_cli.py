@@ -71,6 +71,7 @@ def test_progress_bar_on_request(env, tmp_path, capsys):
     (["-H", "nocolon"], "expected NAME:VALUE"),
     (["-H", "x-oss-fwd-header-Vary: x"], "OSS forwards only"),
     (["-H", "Content-Type: a", "-H", "content-type: b"], "given twice"),
+    (["-H", "X-Custom: a"], "not a forwarded header"),  # the help: forwarded ones, or x-oss-*
     (["--status", "201"], "status"),
     (["--route", "bad route"], "route"),
 ])
