@@ -50,11 +50,19 @@ def reason(status: int) -> str:
 _endpoints: Dict[Tuple[str, str], Tuple[Tuple[str, str, int], str]] = {}
 
 
+def _shown_url(url: str) -> str:
+    """``url`` as an error message may show it: without its query and fragment (a presigned
+    URL carries its signature, and an STS token, there)."""
+    cut = min(i for i in (url.find("?"), url.find("#"), len(url)) if i >= 0)
+    return url[:cut] + ("?..." if cut < len(url) else "")
+
+
 def split_url(url: str) -> Tuple[Tuple[str, str, int], str, str]:
-    """(transport key (scheme, host, port), Host header, request target) of an absolute URL."""
+    """(transport key (scheme, host, port), Host header, request target) of an absolute URL.
+    Raises InvalidRequestError, whose message never shows the URL's query."""
     scheme, sep, rest = url.partition("://")
     if not sep:
-        raise InvalidRequestError(f"URL {url!r}: not absolute (http:// or https://)", field="url")
+        raise InvalidRequestError(f"URL {_shown_url(url)!r}: not absolute (http:// or https://)", field="url")
     slash = rest.find("/")
     qmark = rest.find("?")
     cut = min(i for i in (slash, qmark, len(rest)) if i >= 0)
@@ -72,11 +80,11 @@ def split_url(url: str) -> Tuple[Tuple[str, str, int], str, str]:
             raise InvalidRequestError(f"URL scheme {scheme!r}: only http and https", field="url")
         host = parts.hostname
         if not host:
-            raise InvalidRequestError(f"URL {url!r}: no host", field="url")
+            raise InvalidRequestError(f"URL {_shown_url(url)!r}: no host", field="url")
         try:
             port = parts.port
         except ValueError:
-            raise InvalidRequestError(f"URL {url!r}: bad port", field="url") from None
+            raise InvalidRequestError(f"URL {_shown_url(url)!r}: bad port", field="url") from None
         shown = f"[{host}]" if ":" in host else host
         if port is not None and port != _DEFAULT_PORT[s]:
             shown = f"{shown}:{port}"

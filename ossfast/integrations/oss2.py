@@ -528,7 +528,12 @@ class SessionResponse:
             yield piece
 
     def close(self) -> None:
+        """Give the connection back (the body was read whole) or close it. What was not
+        read is dropped: a read after ``close()`` gives b"", as a closed requests reply does
+        (never the bytes already buffered here, which would look like a short body)."""
         reply, self._reply = self._reply, None
+        self._buf = b""
+        self._done = True
         if reply is not None:
             reply.close()
         _CRC.unmark(self)

@@ -434,6 +434,10 @@ class _Setup:
         if options is None or config is None:
             raise TypeError(
                 f"client: expected an alibabacloud_oss_v2.Client or aio.AsyncClient, not {type(sdk_client).__name__}")
+        if getattr(config, "proxy_host", None) or getattr(getattr(options, "http_client", None), "_proxies", None):
+            # ossfast connects to the route (or the endpoint) itself: a proxy is refused, not bypassed
+            raise _exceptions.ParamInvalidError(
+                field="proxy_host (ossfast's write_get_object_response connects directly, never through a proxy)")
         self.provider = options.credentials_provider
         signer = options.signer
         self.version = "v1" if isinstance(signer, _SdkSignerV1) else "v4"
@@ -745,6 +749,18 @@ def _v2_crc_scope() -> Any:
     return scope
 
 
+def _refuse_send_options(kwargs: Dict[str, Any]) -> None:
+    """What ``send`` was given beyond ``stream``, ``connect_timeout`` and ``readwrite_timeout``
+    (the SDK passes nothing else; the SDK's RequestsHttpClient hands the rest to requests, e.g.
+    ``proxies``, ``verify``, ``cert``): refused, never silently dropped. None, and
+    ``allow_redirects=False`` (what ossfast does anyway), are accepted."""
+    refused = sorted(k for k, v in kwargs.items()
+                     if v is not None and not (k == "allow_redirects" and not v))
+    if refused:
+        raise _exceptions.ParamInvalidError(
+            field=f"{', '.join(refused)} (not an option of ossfast's HttpClient.send)")
+
+
 class HttpClient(_types.HttpClient):
     """alibabacloud-oss-v2's ``HttpClient`` over ossfast's transport:
     ``oss.Config(..., http_client=fast_v2.HttpClient())``. Any operation works through it.
@@ -754,7 +770,9 @@ class HttpClient(_types.HttpClient):
     (idle connections kept per host, 20), ``insecure_skip_verify``, ``block_size`` (what
     ``iter_bytes`` of a reply read whole is cut into). ``proxy_host`` and
     ``enabled_redirect=True`` are refused (``ParamInvalidError``): ossfast connects to the
-    host and never follows redirects. ``verify``: also a CA file or directory; ossfast
+    host and never follows redirects; so are ``session`` and ``adapter`` (requests objects),
+    and ``send`` options other than ``stream``, ``connect_timeout`` and ``readwrite_timeout``
+    (the SDK's transport hands them to requests). ``verify``: also a CA file or directory; ossfast
     uses the system's CA store where requests uses certifi's bundle. ``ssl_context``
     replaces both.
 
@@ -793,6 +811,10 @@ class HttpClient(_types.HttpClient):
             raise _exceptions.ParamInvalidError(field="proxy_host (ossfast's HttpClient connects directly)")
         if kwargs.get("enabled_redirect"):
             raise _exceptions.ParamInvalidError(field="enabled_redirect (ossfast's HttpClient never redirects)")
+        for name in ("session", "adapter"):  # the SDK's RequestsHttpClient sends through these
+            if kwargs.get(name) is not None:
+                raise _exceptions.ParamInvalidError(
+                    field=f"{name} (a requests object: ossfast's HttpClient has its own transport)")
         verify = kwargs.get("verify", True)
         self._verify = False if kwargs.get("insecure_skip_verify") is True else verify
         self._ssl_context = kwargs.get("ssl_context")
@@ -854,6 +876,7 @@ class HttpClient(_types.HttpClient):
         connect = kwargs.pop("connect_timeout", None) or self._connect_timeout
         read = kwargs.pop("readwrite_timeout", None) or self._read_timeout
         stream = bool(kwargs.pop("stream", False))
+        _refuse_send_options(kwargs)
         crc, fast = self._crc, self._fast_crc
         if crc is not None:
             crc.enter(fast)
@@ -1057,6 +1080,7 @@ class AsyncHttpClient(_types.AsyncHttpClient):
         connect = kwargs.pop("connect_timeout", None) or sync._connect_timeout
         read = kwargs.pop("readwrite_timeout", None) or sync._read_timeout
         stream = bool(kwargs.pop("stream", False))
+        _refuse_send_options(kwargs)
         method = request.method
         crc, fast = sync._crc, sync._fast_crc
         if crc is not None:

@@ -1,0 +1,170 @@
+"""Findings of a review of ``ossfast.integrations`` as an SDK user meets it; each test fails
+without its fix.
+
+- a streamed oss2 reply read after ``close()`` gives b"" as oss2's own (requests) session does,
+  not the bytes still buffered (which looked like a short body);
+- v2's ``write_get_object_response`` refuses a configured proxy (it connected directly);
+- v2's ``HttpClient`` refuses requests objects (``session``, ``adapter``) and ``send`` options
+  it does not honour (``proxies``, ``verify``, ...): both were silently dropped;
+- a malformed URL's error never shows its query (a presigned URL's signature and STS token).
+"""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+oss2 = pytest.importorskip("oss2")
+oss = pytest.importorskip("alibabacloud_oss_v2")
+
+import requests  # noqa: E402
+from alibabacloud_oss_v2 import exceptions as v2_exc  # noqa: E402
+from alibabacloud_oss_v2.transport import RequestsHttpClient  # noqa: E402
+from alibabacloud_oss_v2.types import HttpRequest  # noqa: E402
+
+from ossfast.integrations import oss2 as fast_oss2  # noqa: E402
+from ossfast.integrations import oss_v2 as fast_v2  # noqa: E402
+from srv_recording import RecordingServer  # noqa: E402
+from srv_replies import Reply  # noqa: E402
+
+ROUTE = "fc-ap-01-1234-opap.oss-cn-hangzhou-internal.oss-object-process.aliyuncs.com"
+SECRET = "SeCrEtSiGnAtUrE0123456789"
+
+
+# ---------------------------------------------------------------- oss2 Session: read after close
+
+@pytest.mark.parametrize("size", [100, 4 * 1024 * 1024])  # whole with the head / still streaming
+def test_a_read_after_close_gives_nothing_as_oss2s_session_does(start_server, size):
+    body = (bytes(range(256)) * (size // 256 + 1))[:size]
+    server = start_server(RecordingServer, responses=lambda req: Reply(200, [], body))
+    got = {}
+    for name, session in (("oss2", oss2.Session()), ("ossfast", fast_oss2.Session(fast_crc=False))):
+        bucket = oss2.Bucket(oss2.Auth("ak", "sk"), server.url, "bkt", session=session, enable_crc=False)
+        result = bucket.get_object("k")
+        first = result.read(10)
+        result.close()
+        after = (result.read(10), result.read())
+        got[name] = (first, after, bucket.get_object("k").read() == body)  # the session goes on
+        if name == "ossfast":
+            session.close()
+        else:
+            session.session.close()
+    assert got["ossfast"] == got["oss2"] == (body[:10], (b"", b""), True)
+
+
+# ---------------------------------------------------------------- v2 WGOR: a proxy is refused
+
+def _v2_client(server, **config):
+    cfg = oss.config.load_default()
+    cfg.credentials_provider = oss.credentials.StaticCredentialsProvider("ak", "sk")
+    cfg.region = "cn-hangzhou"
+    cfg.endpoint = server.url
+    for name, value in config.items():
+        setattr(cfg, name, value)
+    return oss.Client(cfg)
+
+
+@pytest.mark.parametrize("how", ["config", "http_client"])
+def test_v2_wgor_refuses_a_proxy_rather_than_bypass_it(recording_server, how):
+    proxy = "http://127.0.0.1:3128"
+    if how == "config":
+        client = _v2_client(recording_server, proxy_host=proxy)
+    else:
+        client = _v2_client(recording_server, http_client=RequestsHttpClient(proxy_host=proxy))
+    with pytest.raises(v2_exc.OperationError) as info:
+        fast_v2.write_get_object_response(client, ROUTE, "tok", 200, b"body")
+    assert isinstance(info.value.unwrap(), v2_exc.ParamInvalidError) and "proxy" in str(info.value)
+
+    async def go():
+        with pytest.raises(v2_exc.OperationError) as ainfo:
+            await fast_v2.async_write_get_object_response(client, ROUTE, "tok", 200, b"body")
+        assert isinstance(ainfo.value.unwrap(), v2_exc.ParamInvalidError)
+
+    asyncio.run(go())
+    assert recording_server.requests == []  # nothing went anywhere
+    # without a proxy the same call goes (the refusal is about the proxy only)
+    res = fast_v2.write_get_object_response(_v2_client(recording_server), ROUTE, "tok", 200, b"body")
+    assert res.status_code == 200 and recording_server.wait_for(1)[0].body == b"body"
+
+
+# ---------------------------------------------------------------- v2 HttpClient: what it does not honour
+
+def test_v2_http_client_refuses_requests_objects():
+    for name, value in (("session", requests.Session()), ("adapter", requests.adapters.HTTPAdapter())):
+        with pytest.raises(v2_exc.ParamInvalidError, match=name):
+            fast_v2.HttpClient(**{name: value})
+        with pytest.raises(v2_exc.ParamInvalidError, match=name):
+            fast_v2.AsyncHttpClient(**{name: value})
+        value.close()
+    fast_v2.HttpClient(session=None, adapter=None).close()  # None: nothing asked for
+
+
+@pytest.mark.parametrize("option", [{"proxies": {"http": "http://127.0.0.1:3128"}}, {"verify": False},
+                                    {"cert": "/tmp/client.pem"}, {"allow_redirects": True}])
+def test_v2_send_refuses_options_it_does_not_honour(recording_server, option):
+    url = recording_server.url + "/bkt/k"
+    http = fast_v2.HttpClient()
+    try:
+        with pytest.raises(v2_exc.ParamInvalidError, match=next(iter(option))):
+            http.send(HttpRequest("GET", url), **option)
+        # what ossfast does anyway, or nothing, is accepted
+        assert http.send(HttpRequest("GET", url), allow_redirects=False, proxies=None).status_code == 200
+    finally:
+        http.close()
+
+    async def go():
+        ahttp = fast_v2.AsyncHttpClient()
+        try:
+            with pytest.raises(v2_exc.ParamInvalidError, match=next(iter(option))):
+                await ahttp.send(HttpRequest("GET", url), **option)
+            assert (await ahttp.send(HttpRequest("GET", url), allow_redirects=False)).status_code == 200
+        finally:
+            await ahttp.close()
+
+    asyncio.run(go())
+    assert len(recording_server.wait_for(2)) == 2  # only the accepted calls were sent
+
+
+# ---------------------------------------------------------------- no signature in an error
+
+BAD_URLS = [f"http://127.0.0.1:99999/bkt/k?OSSAccessKeyId=ak&Expires=1&Signature={SECRET}",
+            f"http://127.0.0.1:port/bkt/k?x-oss-signature={SECRET}&x-oss-security-token={SECRET}",
+            f"http://:80/bkt/k?security-token={SECRET}",
+            f"127.0.0.1/bkt/k?Signature={SECRET}"]
+
+
+def _chain(exc):
+    out = []
+    while exc is not None and len(out) < 5:
+        out.append(f"{exc!s} {exc!r}")
+        exc = exc.__cause__ or exc.__context__
+    return " ".join(out)
+
+
+@pytest.mark.parametrize("url", BAD_URLS)
+def test_a_bad_presigned_url_never_shows_its_signature(url):
+    session = fast_oss2.Session(fast_crc=False)
+    try:
+        with pytest.raises(oss2.exceptions.RequestError) as info:
+            session.do_request(oss2.http.Request("GET", url), 5)
+    finally:
+        session.close()
+    assert "bkt/k" in str(info.value) and SECRET not in _chain(info.value)
+    http = fast_v2.HttpClient()
+    try:
+        with pytest.raises(v2_exc.ParamInvalidError) as v2info:
+            http.send(HttpRequest("GET", url))
+    finally:
+        http.close()
+    assert "bkt/k" in str(v2info.value) and SECRET not in _chain(v2info.value)
+
+    async def go():
+        ahttp = fast_v2.AsyncHttpClient()
+        try:
+            with pytest.raises(v2_exc.ParamInvalidError) as ainfo:
+                await ahttp.send(HttpRequest("GET", url))
+        finally:
+            await ahttp.close()
+        return ainfo.value
+
+    assert SECRET not in _chain(asyncio.run(go()))
