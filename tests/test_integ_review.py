@@ -168,3 +168,48 @@ def test_a_bad_presigned_url_never_shows_its_signature(url):
         return ainfo.value
 
     assert SECRET not in _chain(asyncio.run(go()))
+
+
+# ---------------------------------------------------------------- oss2 WGOR: the Service's own transport
+
+class _CountingAdapter(requests.adapters.HTTPAdapter):
+    sent = 0
+
+    def send(self, *args, **kwargs):
+        type(self).sent += 1
+        return super().send(*args, **kwargs)
+
+
+def _session_cases(url):
+    plain = oss2.Session()
+    custom = oss2.Session(adapter=_CountingAdapter())
+    ca = oss2.Session()
+    ca.session.verify = "/etc/ssl/certs/a-ca-of-ones-own.pem"
+    proxied = oss2.Session()
+    proxied.session.proxies = {"http": url}  # the recording server as the proxy
+    return {"oss2 default": (plain, True), "custom adapter": (custom, False), "CA file": (ca, False),
+            "session proxies": (proxied, False), "ossfast Session": (fast_oss2.Session(fast_crc=False), True),
+            "ossfast Session with a CA": (fast_oss2.Session(verify="/etc/ssl/certs", fast_crc=False), False)}
+
+
+@pytest.mark.parametrize("case", ["oss2 default", "custom adapter", "CA file", "session proxies", "ossfast Session",
+                                  "ossfast Session with a CA"])
+def test_patched_wgor_sends_through_a_services_own_transport(recording_server, case):
+    sessions = _session_cases(recording_server.url)
+    session, fast = sessions[case]
+    svc = oss2.Service(oss2.Auth("ak", "sk"), recording_server.url, session=session)
+    before = _CountingAdapter.sent
+    fast_oss2.patch()
+    try:
+        result = svc.write_get_object_response(ROUTE, "tok", "200", b"x")
+    finally:
+        fast_oss2.unpatch()
+        fast_oss2.close(svc)
+        for s in sessions.values():
+            s[0].close() if isinstance(s[0], fast_oss2.Session) else s[0].session.close()
+    req = recording_server.wait_for(1)[0]
+    assert req.body == b"x" and req.header("x-oss-request-token") == "tok"
+    # ossfast's client sends no User-Agent; oss2's function (through the session) does
+    assert hasattr(result.resp, "result") is fast
+    assert (req.header("User-Agent") is None) is fast
+    assert _CountingAdapter.sent - before == (1 if case == "custom adapter" else 0)

@@ -18,7 +18,9 @@ connections are reused.
 
 What ossfast cannot send as oss2 would goes through oss2's own function unchanged:
 Signature V2 and anonymous auth, custom auth classes that sign differently, proxies,
-cloud box, and headers ossfast writes itself (Host, Connection, Transfer-Encoding, Expect,
+a Service whose session is not a plain one (a custom requests adapter, a CA file, a proxy
+or client certificate set on the requests session, an ossfast ``Session`` with its own
+``verify``/``ssl_context``: oss2 sends through that session), cloud box, and headers ossfast writes itself (Host, Connection, Transfer-Encoding, Expect,
 x-oss-security-token, and in V1 x-oss-date / x-oss-content-sha256).
 """
 from __future__ import annotations
@@ -35,6 +37,9 @@ from oss2 import exceptions as _exceptions
 from oss2 import models as _models
 from oss2 import utils as _utils
 from oss2.api import Service as _Service
+from oss2.http import Session as _OssHttpSession
+from requests import Session as _RequestsSession
+from requests.adapters import HTTPAdapter as _HTTPAdapter
 from requests.structures import CaseInsensitiveDict as _CaseInsensitiveDict
 
 from .. import client as _client
@@ -228,6 +233,23 @@ def _oss2_error(exc: BaseException) -> Exception:
 # ---------------------------------------------------------------- the operation
 
 
+def _plain_session(session: Any) -> bool:
+    """Does ``session`` (the Service's) send as ossfast's own client does, so that bypassing it
+    changes nothing but speed? oss2's default ``oss2.http.Session`` (requests' HTTPAdapter
+    mounted, no session-level proxies, CA or client certificate), or an ossfast
+    :class:`Session` with the default TLS settings. Anything else (a custom adapter, a CA
+    file, a proxy set on the requests session) is the caller's transport: oss2's own
+    function sends through it."""
+    if isinstance(session, Session):
+        return session._default_tls
+    if type(session) is not _OssHttpSession:
+        return session is None
+    s = getattr(session, "session", None)
+    if type(s) is not _RequestsSession or s.proxies or s.verify is not True or s.cert is not None:
+        return False
+    return all(type(a) is _HTTPAdapter for a in s.adapters.values())
+
+
 def _fallback() -> Any:
     return _patched_from if _patched_from is not None else _Service.__dict__["write_get_object_response"]
 
@@ -258,7 +280,7 @@ def write_get_object_response(service: Any, route: Any, token: Any, fwd_status: 
     """
     signing = _signing(service.auth)
     if signing is None or service.proxies or getattr(service, "cloudbox_id", None) is not None \
-            or getattr(service, "product", "oss") != "oss":
+            or getattr(service, "product", "oss") != "oss" or not _plain_session(getattr(service, "session", None)):
         return _fallback()(service, route, token, fwd_status, data, headers)
     version = signing[0]
     hdrs = _CaseInsensitiveDict(headers)
@@ -379,6 +401,8 @@ class Session:
 
         self._pool = _http.Pool(maxsize=pool_size or defaults.connection_pool_size, verify=verify,
                                 ssl_context=ssl_context)
+        # what oss2.Service.write_get_object_response through ossfast's own client also does
+        self._default_tls = verify is True and ssl_context is None
         self._fallback: Any = None
         self._timeouts: Dict[Any, Any] = {}
         self._crc_lease: Any = None
