@@ -213,3 +213,83 @@ def test_patched_wgor_sends_through_a_services_own_transport(recording_server, c
     assert hasattr(result.resp, "result") is fast
     assert (req.header("User-Agent") is None) is fast
     assert _CountingAdapter.sent - before == (1 if case == "custom adapter" else 0)
+
+
+# ---------------------------------------------------------------- a proxy from the environment
+
+UNREACHABLE = "oss-test.invalid"  # never resolves: only a proxy can take a request for it
+
+
+@pytest.fixture
+def proxy_env(monkeypatch):
+    """set(proxy_url, no_proxy=""): HTTP_PROXY and HTTPS_PROXY as requests reads them."""
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
+                 "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+
+    def set_(url, no_proxy=""):
+        monkeypatch.setenv("HTTP_PROXY", url)
+        monkeypatch.setenv("HTTPS_PROXY", url)
+        monkeypatch.setenv("NO_PROXY", no_proxy)
+
+    return set_
+
+
+def test_oss2_session_sends_what_the_environment_proxies_through_oss2s_session(recording_server, proxy_env):
+    proxy_env(recording_server.url)
+    with fast_oss2.Session(fast_crc=False) as session:
+        bucket = oss2.Bucket(oss2.Auth("ak", "sk"), f"http://{UNREACHABLE}", "bkt", session=session, enable_crc=False)
+        bucket.put_object("k", b"via the proxy")
+        req = recording_server.wait_for(1)[0]
+        assert req.target == f"http://bkt.{UNREACHABLE}/k" and req.body == b"via the proxy"  # absolute form
+        # a host NO_PROXY lists goes direct, through ossfast's transport
+        proxy_env("http://127.0.0.1:9", no_proxy="127.0.0.1")
+        oss2.Bucket(oss2.Auth("ak", "sk"), recording_server.url, "bkt", session=session).put_object("k", b"direct")
+        req = recording_server.wait_for(2)[1]
+        assert req.target == "/bkt/k" and req.header("User-Agent").startswith("aliyun-sdk-python")
+        assert len(recording_server.connections) == 2
+
+
+def test_patched_oss2_wgor_goes_through_an_environment_proxy(recording_server, proxy_env):
+    proxy_env(recording_server.url)
+    svc = oss2.Service(oss2.Auth("ak", "sk"), f"http://{UNREACHABLE}")
+    fast_oss2.patch()
+    try:
+        result = svc.write_get_object_response(ROUTE, "tok", "200", b"x")
+    finally:
+        fast_oss2.unpatch()
+        fast_oss2.close(svc)
+        svc.session.session.close()
+    req = recording_server.wait_for(1)[0]
+    assert req.target.startswith(f"http://{UNREACHABLE}/") and not hasattr(result.resp, "result")
+
+
+def test_v2_refuses_what_the_environment_would_proxy(recording_server, proxy_env):
+    proxy_env("http://127.0.0.1:9")
+    url = recording_server.url + "/bkt/k"
+    http = fast_v2.HttpClient()
+    try:
+        with pytest.raises(v2_exc.ParamInvalidError, match="NO_PROXY"):
+            http.send(HttpRequest("GET", url))
+        client = _v2_client(recording_server)
+        with pytest.raises(v2_exc.OperationError, match="NO_PROXY"):
+            fast_v2.write_get_object_response(client, ROUTE, "tok", 200, b"x")
+
+        async def go():
+            ahttp = fast_v2.AsyncHttpClient()
+            try:
+                with pytest.raises(v2_exc.ParamInvalidError, match="NO_PROXY"):
+                    await ahttp.send(HttpRequest("GET", url))
+            finally:
+                await ahttp.close()
+            with pytest.raises(v2_exc.OperationError, match="NO_PROXY"):
+                await fast_v2.async_write_get_object_response(client, ROUTE, "tok", 200, b"x")
+
+        asyncio.run(go())
+        assert recording_server.requests == []
+        proxy_env("http://127.0.0.1:9", no_proxy="127.0.0.1")  # listed in NO_PROXY: sent directly
+        assert http.send(HttpRequest("GET", url)).status_code == 200
+        assert fast_v2.write_get_object_response(client, ROUTE, "tok", 200, b"x").status_code == 200
+        assert len(recording_server.wait_for(2)) == 2
+    finally:
+        http.close()

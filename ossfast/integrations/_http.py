@@ -22,6 +22,7 @@ The transport is imported here only (``_transport()``), so that moving it is a o
 from __future__ import annotations
 
 import http
+import os
 from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import urlsplit
@@ -93,6 +94,28 @@ def split_url(url: str) -> Tuple[Tuple[str, str, int], str, str]:
             _endpoints.clear()
         _endpoints[(scheme, netloc)] = cached
     return cached[0], cached[1], target
+
+
+_PROXY_VARS = ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY")
+
+
+def environ_proxy(url: str) -> Optional[str]:
+    """The proxy requests (the SDKs' default transport, ``trust_env``) would take for ``url``
+    from the environment (``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``, less ``NO_PROXY``), or
+    None. ossfast connects directly, so a caller either sends such a request through the SDK's
+    own transport or refuses it: never bypasses the proxy unasked. With none of those variables
+    set (the usual case) this costs a few dictionary look-ups."""
+    env = os.environ
+    for name in _PROXY_VARS:
+        if env.get(name):
+            break
+    else:
+        return None
+    try:
+        from requests.utils import get_environ_proxies, select_proxy
+    except ImportError:  # pragma: no cover - both SDKs depend on requests
+        return None
+    return select_proxy(url, get_environ_proxies(url)) or None
 
 
 def _super_len(data: Any) -> Optional[int]:

@@ -280,7 +280,8 @@ def write_get_object_response(service: Any, route: Any, token: Any, fwd_status: 
     """
     signing = _signing(service.auth)
     if signing is None or service.proxies or getattr(service, "cloudbox_id", None) is not None \
-            or getattr(service, "product", "oss") != "oss" or not _plain_session(getattr(service, "session", None)):
+            or getattr(service, "product", "oss") != "oss" or not _plain_session(getattr(service, "session", None)) \
+            or _http.environ_proxy(service.endpoint if "://" in service.endpoint else "http://" + service.endpoint):
         return _fallback()(service, route, token, fwd_status, data, headers)
     version = signing[0]
     hdrs = _CaseInsensitiveDict(headers)
@@ -379,9 +380,9 @@ class Session:
     ``pool_size``: idle connections kept per host (oss2's ``defaults.connection_pool_size``
     when None). ``verify``: True (the system's CA store, not certifi's bundle as requests
     uses), False, or a CA file or directory; ``ssl_context`` replaces it. Requests with
-    ``proxies`` go through an ``oss2.http.Session`` made for them (ossfast speaks to the
-    host directly, and does not read ``HTTP(S)_PROXY`` from the environment as requests
-    does). Reply bodies are never decoded (requests would gunzip a
+    ``proxies``, or for a URL that the environment (``HTTPS_PROXY``, ``HTTP_PROXY``,
+    ``ALL_PROXY``, less ``NO_PROXY``) sends through a proxy, go through an
+    ``oss2.http.Session`` made for them (ossfast speaks to the host directly). Reply bodies are never decoded (requests would gunzip a
     ``Content-Encoding: gzip`` object). Thread-safe; ``close()`` closes the pooled
     connections (also a context manager).
 
@@ -423,7 +424,7 @@ class Session:
 
     def do_request(self, req: Any, timeout: Any) -> Any:
         """Send an ``oss2.http.Request``; an ``oss2.http.Response``-shaped reply."""
-        if req.proxies:
+        if req.proxies or _http.environ_proxy(req.url):  # oss2's session honours both
             if self._fallback is None:
                 from oss2.http import Session as _Oss2Session
 

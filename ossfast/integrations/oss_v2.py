@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import http
+import os as _os
 import re
 import threading
 import weakref
@@ -628,6 +629,17 @@ def _result(res: Any) -> WriteGetObjectResponseResult:
     return out
 
 
+def _refuse_wgor_environ_proxy(sdk_client: Any, route: Any) -> None:
+    """WriteGetObjectResponse to where the environment (``HTTPS_PROXY``, ...) would send
+    through a proxy: refused (ossfast connects directly). Costs nothing without such variables."""
+    env = _os.environ
+    if not any(env.get(name) for name in _http._PROXY_VARS):
+        return
+    setup = _Setup(sdk_client)
+    url = setup.endpoint or env.get("OSSFAST_ENDPOINT") or f"{setup.scheme}://{route}/"
+    _refuse_environ_proxy(url if "://" in url else f"http://{url}")
+
+
 def write_get_object_response(client: Any, route: str, token: str, status: Any = 200, body: Any = b"",
                               **forwarded_keywords: Any) -> WriteGetObjectResponseResult:
     """Send WriteGetObjectResponse with the credentials provider, region and signature
@@ -654,8 +666,10 @@ def write_get_object_response(client: Any, route: str, token: str, status: Any =
     spooled = None
     try:
         kw = _keywords(forwarded_keywords)
+        fast = fast_client(client)
+        _refuse_wgor_environ_proxy(client, route)
         data, spooled = _body(body, kw)
-        res = fast_client(client).write_get_object_response(route, token, status, data, **kw)
+        res = fast.write_get_object_response(route, token, status, data, **kw)
     except (TypeError, _exceptions.OperationError):
         raise
     except Exception as exc:
@@ -674,8 +688,9 @@ async def async_write_get_object_response(client: Any, route: str, token: str, s
     spooled = None
     try:
         kw = _keywords(forwarded_keywords)
-        data, spooled = _body(body, kw)
         fast = fast_async_client(client)
+        _refuse_wgor_environ_proxy(client, route)
+        data, spooled = _body(body, kw)
         res = await fast.write_get_object_response(route, token, status, data, **kw)
     except (TypeError, _exceptions.OperationError):
         raise
@@ -759,6 +774,15 @@ def _refuse_send_options(kwargs: Dict[str, Any]) -> None:
     if refused:
         raise _exceptions.ParamInvalidError(
             field=f"{', '.join(refused)} (not an option of ossfast's HttpClient.send)")
+
+
+def _refuse_environ_proxy(url: Any) -> None:
+    """A URL the environment sends through a proxy (``HTTPS_PROXY``, ...; the SDK's default
+    transport honours it): refused, as ``proxy_host`` is, rather than connected to directly."""
+    if isinstance(url, str) and _http.environ_proxy(url):
+        raise _exceptions.ParamInvalidError(
+            field="url: the environment (HTTPS_PROXY, HTTP_PROXY or ALL_PROXY) sends it through a proxy, and "
+                  "ossfast connects directly (list the host in NO_PROXY, or use the SDK's own transport)")
 
 
 class HttpClient(_types.HttpClient):
@@ -877,6 +901,7 @@ class HttpClient(_types.HttpClient):
         read = kwargs.pop("readwrite_timeout", None) or self._read_timeout
         stream = bool(kwargs.pop("stream", False))
         _refuse_send_options(kwargs)
+        _refuse_environ_proxy(request.url)
         crc, fast = self._crc, self._fast_crc
         if crc is not None:
             crc.enter(fast)
@@ -1081,6 +1106,7 @@ class AsyncHttpClient(_types.AsyncHttpClient):
         read = kwargs.pop("readwrite_timeout", None) or sync._read_timeout
         stream = bool(kwargs.pop("stream", False))
         _refuse_send_options(kwargs)
+        _refuse_environ_proxy(request.url)
         method = request.method
         crc, fast = sync._crc, sync._fast_crc
         if crc is not None:
