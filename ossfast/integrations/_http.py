@@ -97,6 +97,22 @@ def split_url(url: str) -> Tuple[Tuple[str, str, int], str, str]:
 
 
 _PROXY_VARS = ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY")
+_ENVIRON_DATA = getattr(os.environ, "_data", None)
+if not isinstance(_ENVIRON_DATA, dict):
+    _ENVIRON_DATA = None
+_PROXY_KEYS = tuple(os.environ.encodekey(n) for n in _PROXY_VARS) if _ENVIRON_DATA is not None else ()
+
+
+def any_proxy_variable() -> bool:
+    """Is any of the proxy variables requests reads set (perhaps empty)? A fraction of a
+    microsecond: CPython's os.environ keeps its encoded copy in ``_data``, looked up as is."""
+    data = _ENVIRON_DATA
+    if data is not None:
+        for key in _PROXY_KEYS:
+            if key in data:
+                return True
+        return False
+    return any(os.environ.get(name) for name in _PROXY_VARS)
 
 
 def environ_proxy(url: str) -> Optional[str]:
@@ -105,11 +121,7 @@ def environ_proxy(url: str) -> Optional[str]:
     None. ossfast connects directly, so a caller either sends such a request through the SDK's
     own transport or refuses it: never bypasses the proxy unasked. With none of those variables
     set (the usual case) this costs a few dictionary look-ups."""
-    env = os.environ
-    for name in _PROXY_VARS:
-        if env.get(name):
-            break
-    else:
+    if not any_proxy_variable():
         return None
     try:
         from requests.utils import get_environ_proxies, select_proxy

@@ -632,9 +632,9 @@ def _result(res: Any) -> WriteGetObjectResponseResult:
 def _refuse_wgor_environ_proxy(sdk_client: Any, route: Any) -> None:
     """WriteGetObjectResponse to where the environment (``HTTPS_PROXY``, ...) would send
     through a proxy: refused (ossfast connects directly). Costs nothing without such variables."""
-    env = _os.environ
-    if not any(env.get(name) for name in _http._PROXY_VARS):
+    if not _http.any_proxy_variable():
         return
+    env = _os.environ
     setup = _Setup(sdk_client)
     url = setup.endpoint or env.get("OSSFAST_ENDPOINT") or f"{setup.scheme}://{route}/"
     _refuse_environ_proxy(url if "://" in url else f"http://{url}")
