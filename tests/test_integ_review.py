@@ -293,3 +293,34 @@ def test_v2_refuses_what_the_environment_would_proxy(recording_server, proxy_env
         assert len(recording_server.wait_for(2)) == 2
     finally:
         http.close()
+
+
+# ---------------------------------------------------------------- Expect: 100-continue
+
+def test_an_expect_header_is_refused_before_the_body_goes(recording_server):
+    """The server answers ``Expect: 100-continue`` with an interim 100 that ossfast's reply
+    reader refuses: the request failed after its body went (a PUT done on the server, an error
+    for the caller; v2's retryer sent it again). Now refused before a byte is sent."""
+    url = recording_server.url
+    with fast_oss2.Session(fast_crc=False) as session:
+        bucket = oss2.Bucket(oss2.Auth("ak", "sk"), url, "bkt", session=session)
+        with pytest.raises(oss2.exceptions.RequestError, match="Expect"):
+            bucket.put_object("k", b"x" * 1000, headers={"Expect": "100-continue"})
+    http = fast_v2.HttpClient()
+    try:
+        with pytest.raises(v2_exc.ParamInvalidError, match="Expect"):
+            http.send(HttpRequest("PUT", url + "/bkt/k", headers={"Expect": "100-continue"}, body=b"x" * 1000))
+    finally:
+        http.close()
+
+    async def go():
+        ahttp = fast_v2.AsyncHttpClient()
+        try:
+            with pytest.raises(v2_exc.ParamInvalidError, match="Expect"):
+                await ahttp.send(HttpRequest("PUT", url + "/bkt/k", headers={"expect": "100-continue"},
+                                             body=b"x" * 1000))
+        finally:
+            await ahttp.close()
+
+    asyncio.run(go())
+    assert recording_server.requests == [] and recording_server.aborted == []

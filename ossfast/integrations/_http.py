@@ -256,6 +256,8 @@ def send(pool: Any, method: str, url: str, headers: List[Tuple[str, str]], data:
         if len(name) == 14 and name.lower() == "content-length":
             declared = value  # the transport writes the one Content-Length line
         else:
+            if len(name) == 6 and name.lower() == "expect":
+                refuse_expect(value)
             hdrs.append((name, value))
     body, length, chunked = frame(method, data, hdrs)
     if declared is not None:
@@ -263,6 +265,16 @@ def send(pool: Any, method: str, url: str, headers: List[Tuple[str, str]], data:
     if chunked:
         return _send_chunked(pool, key, timeout, method, target, hdrs, body, stream)
     return request(pool, key, timeout, method, target, hdrs, body, content_length=length, stream=stream)
+
+
+def refuse_expect(value: str) -> None:
+    """An ``Expect`` header (``100-continue``) in the SDK's request: refused before anything is
+    sent. The server then answers ``100 Continue`` before its reply; requests (http.client)
+    skips that interim reply, ossfast's reply reader refuses it, so the request would fail
+    after its body went (and the SDK's retryer would send it again)."""
+    raise InvalidRequestError(f"Expect: {value} header: ossfast's transport does not take the "
+                              "interim reply it asks for; leave the header out (requests does not wait "
+                              "for it either)", field="headers")
 
 
 def _declared(declared: str, body: Any, length: Optional[int], chunked: bool) -> Tuple[Any, Optional[int], bool]:

@@ -1119,6 +1119,8 @@ class AsyncHttpClient(_types.AsyncHttpClient):
                 if len(name) == 14 and name.lower() == "content-length":
                     declared = value  # the transport writes the one Content-Length line
                 else:
+                    if len(name) == 6 and name.lower() == "expect":
+                        _http.refuse_expect(value)
                     hdrs.append((name, value))
             body = request.body
             if body is not None and hasattr(body, "__aiter__"):
