@@ -324,3 +324,41 @@ def test_an_expect_header_is_refused_before_the_body_goes(recording_server):
 
     asyncio.run(go())
     assert recording_server.requests == [] and recording_server.aborted == []
+
+
+# ---------------------------------------------------------------- the request target as requests sends it
+
+NASTY_PATHS = ["/bkt/my file.txt", "/bkt/ключ?x=значение", "/bkt/a%2Fb?x=1 2&y=%7E", "/bkt/k\r\nX-Evil: 1",
+               "/bkt/a\tb", "/bkt/100%zz", "/bkt/k?q=\"<>\"^`{|}", "/bkt/plain-key.txt?acl"]
+
+
+def test_the_request_target_is_quoted_as_requests_quotes_it(start_server):
+    """Blanks, CR/LF, control and non-ASCII characters in a URL went raw into the request line
+    (a CR LF made a header of its own; a blank a malformed request). Now the target is what
+    requests sends, byte for byte, through all three transports."""
+    server = start_server(RecordingServer, strict=False)
+    http = fast_v2.HttpClient()
+    session = fast_oss2.Session(fast_crc=False)
+    try:
+        for path in NASTY_PATHS:
+            url = server.url + path
+            n = len(server.requests)
+            requests.get(url, timeout=5).close()
+            session.do_request(oss2.http.Request("GET", url), 5).read()
+            http.send(HttpRequest("GET", url))
+
+            async def go():
+                ahttp = fast_v2.AsyncHttpClient()
+                try:
+                    await ahttp.send(HttpRequest("GET", url))
+                finally:
+                    await ahttp.close()
+
+            asyncio.run(go())
+            got = [r.target for r in server.wait_for(n + 4)[n:]]
+            assert got == [got[0]] * 4, (path, got)
+            assert "\r" not in got[0] and " " not in got[0] and got[0].isascii()
+    finally:
+        http.close()
+        session.close()
+    assert server.protocol_errors == []

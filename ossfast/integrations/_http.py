@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import http
 import os
+import re
 from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import urlsplit
@@ -51,6 +52,24 @@ def reason(status: int) -> str:
 _endpoints: Dict[Tuple[str, str], Tuple[Tuple[str, str, int], str]] = {}
 
 
+#: a character requests would percent-encode in a URL's path or query, or a '%' (whose escapes
+#: requests normalises): such a target is requoted as requests does; any other is sent as is
+_NEEDS_REQUOTE = re.compile(r"[^A-Za-z0-9\-._~!$&'()*+,/:;=?@\[\]]").search
+
+
+def _requote(target: str) -> str:
+    """The request target as requests sends it (``requests.utils.requote_uri``): blanks,
+    CR/LF, control and non-ASCII characters percent-encoded (as UTF-8), so that none of them
+    reaches the request line raw (a CR LF in a URL was a header of its own on the wire)."""
+    try:
+        from requests.utils import requote_uri
+    except ImportError:  # pragma: no cover - both SDKs depend on requests
+        from urllib.parse import quote
+
+        return quote(target, safe="!#$%&'()*+,/:;=?@[]~")
+    return requote_uri(target)
+
+
 def _shown_url(url: str) -> str:
     """``url`` as an error message may show it: without its query and fragment (a presigned
     URL carries its signature, and an STS token, there)."""
@@ -73,6 +92,8 @@ def split_url(url: str) -> Tuple[Tuple[str, str, int], str, str]:
     hash_at = target.find("#")
     if hash_at >= 0:
         target = target[:hash_at]
+    if _NEEDS_REQUOTE(target):
+        target = _requote(target)
     cached = _endpoints.get((scheme, netloc))
     if cached is None:
         parts = urlsplit(f"{scheme}://{netloc}")
