@@ -87,12 +87,7 @@ static char *put_u64(char *p, uint64_t v)
     return p;
 }
 
-/* a + b, or SIZE_MAX when that does not fit: a size that saturates can only
-   compare as too big, never wrap round to a small one. */
-static size_t add_sat(size_t a, size_t b)
-{
-    return a > SIZE_MAX - b ? SIZE_MAX : a + b;
-}
+#define add_sat ossfast_add_sat
 
 size_t ossfast_wgor_head_size(const ossfast_wgor_signer *signer, size_t route_len, size_t token_len,
                               size_t md5_len, size_t extra_len, size_t lines_len,

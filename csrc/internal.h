@@ -136,6 +136,14 @@ static inline char *ossfast_put(char *p, const char *s, size_t n)
     return p + n;
 }
 
+/* a + b, or SIZE_MAX when that does not fit: a size computed from the
+   caller's lengths saturates, so it can only compare as too big (or fail to
+   allocate), never wrap round to a small one. */
+static inline size_t ossfast_add_sat(size_t a, size_t b)
+{
+    return a > SIZE_MAX - b ? SIZE_MAX : a + b;
+}
+
 /* memset to zero that the optimiser may not drop (for secrets). */
 static inline void ossfast_wipe(void *p, size_t n)
 {

@@ -111,6 +111,63 @@ def test_head_with_a_length_near_size_max_is_refused_not_copied(which, below):
     assert int(res.stdout) == lib.OSSFAST_ESPACE
 
 
+_SIGN_WRAP_DRIVER = r"""
+import sys
+from ossfast._ossfast import ffi, lib
+huge = 2 ** (8 * ffi.sizeof("size_t")) - 1 - int(sys.argv[1])
+which = sys.argv[2]
+N = ffi.NULL
+x = ffi.new("char[64]", b"x" * 63)
+out = ffi.new("char[512]")
+key = ffi.new("unsigned char[32]")
+date = b"x-oss-date: 20231031T031758Z\n"
+if which == "v1_sts_method":
+    n = lib.ossfast_v1_string_to_sign(x, huge, b"", 0, b"/", 1, out, 512)
+elif which == "v1_sts_resource":
+    n = lib.ossfast_v1_string_to_sign(b"GET", 3, b"", 0, x, huge, out, 512)
+elif which == "v1_sign_resource":
+    n = lib.ossfast_v1_sign(b"sk", 2, b"GET", 3, b"", 0, x, huge, out)
+elif which == "v4_cr_uri":
+    n = lib.ossfast_v4_canonical_request(b"GET", 3, x, huge, b"", 0, b"", 0, b"", 0, out, 512)
+elif which == "v4_cr_additional":
+    n = lib.ossfast_v4_canonical_request(b"GET", 3, b"/", 1, b"", 0, b"", 0, x, huge, out, 512)
+elif which == "v4_sts_region":
+    n = lib.ossfast_v4_string_to_sign(b"GET", 3, b"/", 1, b"", 0, date, len(date), b"", 0,
+                                      x, huge, b"oss", 3, out, 512)
+elif which == "v4_sign_query":
+    n = lib.ossfast_v4_sign(N, b"sk", 2, b"GET", 3, b"/", 1, x, huge, date, len(date), b"", 0,
+                            b"r", 1, b"oss", 3, out)
+elif which == "v4_sign_product":
+    n = lib.ossfast_v4_sign(N, b"sk", 2, b"GET", 3, b"/", 1, b"", 0, date, len(date), b"", 0,
+                            b"r", 1, x, huge, out)
+elif which == "v4_sign_secret":
+    n = lib.ossfast_v4_sign(N, x, huge, b"GET", 3, b"/", 1, b"", 0, date, len(date), b"", 0,
+                            b"r", 1, b"oss", 3, out)
+elif which == "v4_key_secret":
+    n = lib.ossfast_v4_signing_key(x, huge, b"20231031", b"r", 1, b"oss", 3, key)
+print(n)
+"""
+
+SIGN_WRAPS = ["v1_sts_method", "v1_sts_resource", "v1_sign_resource", "v4_cr_uri", "v4_cr_additional",
+              "v4_sts_region", "v4_sign_query", "v4_sign_product", "v4_sign_secret", "v4_key_secret"]
+
+
+@needs_native
+@pytest.mark.parametrize("which", SIGN_WRAPS)
+@pytest.mark.parametrize("below", [0, 5])
+def test_signers_refuse_a_length_near_size_max(which, below):
+    """The signers' sizes (string to sign, canonical request, scope, "aliyun_v4"+secret) added
+    lengths that are not read before the size check: near SIZE_MAX they wrapped to a small
+    size and the copy ran off the buffer. They saturate now (OSSFAST_ESPACE), and V4 no longer
+    signs with a key it failed to derive (it used the uninitialized key when
+    ossfast_v4_signing_key could not allocate for a long secret)."""
+    res = subprocess.run([sys.executable, "-c", _SIGN_WRAP_DRIVER, str(below), which],
+                         capture_output=True, text=True, timeout=60,
+                         env=dict(os.environ, OSSFAST_BACKEND="native"))
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert int(res.stdout) == lib.OSSFAST_ESPACE
+
+
 # ---- NULL with length 0 --------------------------------------------------------
 
 @needs_native
