@@ -517,8 +517,18 @@ def wgor_route_head(signer: Any, route: bytes) -> Any:
             pair = (_alloc(_HEAD_BUFFER), _alloc(_CRC_OUT))
         out, crc = pair
         bl = len(body)
-        n = _route_head(rptr, token, len(token), status, fwd, len(fwd), nfwd, cached[2], cached[3],
-                        cached[5], cached[4], body, bl, crc, out)
+        try:
+            n = _route_head(rptr, token, len(token), status, fwd, len(fwd), nfwd, cached[2],
+                            cached[3], cached[5], cached[4], body, bl, crc, out)
+        except (OverflowError, TypeError):
+            # a status or line count that does not fit a C int: the twin's errors, in its order
+            spare.append(pair)
+            from ._pure import fwd_lines_ok, wgor_head_check
+
+            wgor_head_check(route, token, status, bl, b"")
+            if type(nfwd) is int and not fwd_lines_ok(fwd, nfwd):
+                raise _InvalidRequestError(_FWD_REFUSED, "headers") from None
+            raise
         if n < 0:
             spare.append(pair)
             if n == _EVALUE:

@@ -294,6 +294,33 @@ def test_head_builders_accept_the_edges_of_each_field(version):
             assert nat(*call) == (head, crc)
 
 
+ROUTE_HEAD_BAD = [(2 ** 40, b"", -1), (2 ** 31, b"", -1), (-2 ** 31 - 1, b"", -1),
+                  (200, b"A: b\r\n", 2 ** 40), (200, b"A: b\r\n", 2 ** 31)]
+
+
+@pytest.mark.parametrize("version", [1, 4])
+@pytest.mark.parametrize("status,fwd,nfwd", ROUTE_HEAD_BAD)
+def test_route_head_refuses_what_a_c_int_cannot_hold_as_the_twin_does(monkeypatch, version, status,
+                                                                      fwd, nfwd):
+    """The native route head let OverflowError out for a status or a forwarded-line count beyond
+    a C int; the pure twin raises InvalidRequestError (the status's, or the forwarded lines')."""
+    from ossfast import request as request_mod
+    from ossfast import signing
+
+    creds = ossfast.Credentials("ak", "sk")
+    outcomes = []
+    for mod in BACKENDS:
+        signer = signing.SignerV1(creds) if version == 1 else signing.SignerV4(creds, region="cn-qingdao")
+        if version == 4:
+            signer._cache = mod.V4Cache()
+        monkeypatch.setattr(request_mod, "impl", mod)
+        head = request_mod.HeadBuilder(signer).route(ROUTE.decode("ascii"))[2]
+        with pytest.raises(InvalidRequestError) as info:
+            head(b"tok", status, b"body", fwd, nfwd)
+        outcomes.append((info.value.field, str(info.value)))
+    assert len(set(outcomes)) == 1, outcomes
+
+
 # ---- the caps of the one-call head: lines, values, the route head buffer ---------
 
 @pytest.mark.parametrize("version", [1, 4])
