@@ -11,6 +11,7 @@
 #include "ossfast.h"
 #include "internal.h"
 
+#include <limits.h>
 #include <stdint.h>
 
 static const char REQUEST_LINE[] = "POST /?x-oss-write-get-object-response HTTP/1.1\r\n";
@@ -86,18 +87,27 @@ static char *put_u64(char *p, uint64_t v)
     return p;
 }
 
+#define add_sat ossfast_add_sat
+
 size_t ossfast_wgor_head_size(const ossfast_wgor_signer *signer, size_t route_len, size_t token_len,
                               size_t md5_len, size_t extra_len, size_t lines_len,
                               size_t auth_prefix_len)
 {
     size_t sig = signer && signer->version == 1 ? 28 : 64;
-    return (sizeof REQUEST_LINE - 1) + (sizeof "Host: \r\n" - 1) + route_len +
-           (sizeof "Content-Length: \r\n" - 1) + 20 +
-           (md5_len ? (sizeof "Content-MD5: \r\n" - 1) + md5_len : 0) +
-           (sizeof "x-oss-request-route: \r\n" - 1) + route_len +
-           (sizeof "x-oss-request-token: \r\n" - 1) + token_len +
-           (sizeof "x-oss-fwd-status: \r\n" - 1) + 11 + extra_len + lines_len +
-           (sizeof "Authorization: \r\n\r\n" - 1) + auth_prefix_len + sig;
+    size_t fixed = (sizeof REQUEST_LINE - 1) + (sizeof "Host: \r\n" - 1) +
+                   (sizeof "Content-Length: \r\n" - 1) + 20 +
+                   (md5_len ? sizeof "Content-MD5: \r\n" - 1 : 0) +
+                   (sizeof "x-oss-request-route: \r\n" - 1) +
+                   (sizeof "x-oss-request-token: \r\n" - 1) +
+                   (sizeof "x-oss-fwd-status: \r\n" - 1) + 11 +
+                   (sizeof "Authorization: \r\n\r\n" - 1) + sig;
+    size_t n = add_sat(fixed, route_len);
+    n = add_sat(n, route_len);
+    n = add_sat(n, token_len);
+    n = add_sat(n, md5_len);
+    n = add_sat(n, extra_len);
+    n = add_sat(n, lines_len);
+    return add_sat(n, auth_prefix_len);
 }
 
 /* 1 or more bytes, each in 0x21..0x7e (no blank, no control). */
@@ -166,6 +176,7 @@ static int write_head(const ossfast_wgor_signer *signer,
     ossfast_sign_hdr own[4], *h = own;
     size_t own_lines = md5_len ? 6 : 5; /* with Host and Content-Length */
     char *p = out, *tail, *v;
+    size_t need;
     int rc;
     if (!token_ok(token, token_len))
         return OSSFAST_ETOKEN;
@@ -173,8 +184,10 @@ static int write_head(const ossfast_wgor_signer *signer,
         return OSSFAST_EINVAL;
     if (extra_lines >= 0 && !fwd_ok(extra, extra_len, extra_lines))
         return OSSFAST_EVALUE;
-    if (out_cap < ossfast_wgor_head_size(signer, route_len, token_len, md5_len, extra_len,
-                                         lines_len, auth_prefix_len))
+    need = ossfast_wgor_head_size(signer, route_len, token_len, md5_len, extra_len, lines_len,
+                                  auth_prefix_len);
+    /* The length goes back as an int: a head that could pass INT_MAX is refused whole. */
+    if (out_cap < need || need > (size_t)INT_MAX)
         return OSSFAST_ESPACE;
     p = LIT(p, REQUEST_LINE);
     p = LIT(p, "Host: ");

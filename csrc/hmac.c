@@ -26,7 +26,7 @@ void ossfast_hmac_sha1_key_init(ossfast_hmac_sha1_key *hk, const char *key, size
     ossfast_sha1_ctx ctx;
 
     if (key_len > 64) {
-        ossfast_sha1(key, key_len, khash);
+        ossfast_sha1_secret(key, key_len, khash);
         k = khash;
         key_len = sizeof khash;
     }
@@ -78,7 +78,7 @@ void ossfast_hmac_sha256_key_init(ossfast_hmac_sha256_key *hk, const char *key, 
     ossfast_sha256_ctx ctx;
 
     if (key_len > 64) {
-        ossfast_sha256(key, key_len, khash);
+        ossfast_sha256_secret(key, key_len, khash);
         k = khash;
         key_len = sizeof khash;
     }

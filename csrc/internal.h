@@ -66,6 +66,10 @@ void ossfast_sha1_final(ossfast_sha1_ctx *ctx, unsigned char *out20);
 void ossfast_sha256_init(ossfast_sha256_ctx *ctx);
 void ossfast_sha256_update(ossfast_sha256_ctx *ctx, const unsigned char *p, size_t len);
 void ossfast_sha256_final(ossfast_sha256_ctx *ctx, unsigned char *out32);
+/* ossfast_sha1/ossfast_sha256 of a secret (an HMAC key over 64 bytes): the
+   copy of its last partial block and the state are wiped before they return. */
+void ossfast_sha1_secret(const char *buf, size_t len, unsigned char *out20);
+void ossfast_sha256_secret(const char *buf, size_t len, unsigned char *out32);
 /* ---- end SHA-1 / SHA-256 ------------------------------------------------ */
 
 /* ---- HMAC with the padded key absorbed once (hmac.c) --------------------
@@ -130,6 +134,14 @@ static inline char *ossfast_put(char *p, const char *s, size_t n)
     if (n)
         memcpy(p, s, n);
     return p + n;
+}
+
+/* a + b, or SIZE_MAX when that does not fit: a size computed from the
+   caller's lengths saturates, so it can only compare as too big (or fail to
+   allocate), never wrap round to a small one. */
+static inline size_t ossfast_add_sat(size_t a, size_t b)
+{
+    return a > SIZE_MAX - b ? SIZE_MAX : a + b;
 }
 
 /* memset to zero that the optimiser may not drop (for secrets). */

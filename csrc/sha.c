@@ -346,9 +346,11 @@ static void md_update(blocks_fn blocks, uint32_t *state, uint64_t *length, uint3
 }
 
 /* Pads the `restlen` (< 64) bytes left after the whole blocks, appends the
-   big-endian bit length, runs the last block(s) and writes `nwords` words. */
+   big-endian bit length, runs the last block(s) and writes `nwords` words.
+   `wipe`: the input is a secret (an HMAC key over 64 bytes), so the copy of
+   its last bytes in `block` and the state are zeroed before returning. */
 static void md_tail(blocks_fn blocks, uint32_t *state, const unsigned char *rest, size_t restlen,
-                    uint64_t total, unsigned char *out, int nwords)
+                    uint64_t total, unsigned char *out, int nwords, int wipe)
 {
     unsigned char block[128];
     size_t nb = restlen < 56 ? 1 : 2;
@@ -364,6 +366,10 @@ static void md_tail(blocks_fn blocks, uint32_t *state, const unsigned char *rest
     blocks(state, block, nb);
     for (i = 0; i < nwords; i++)
         store32be(out + 4 * i, state[i]);
+    if (wipe) {
+        ossfast_wipe(block, sizeof block);
+        ossfast_wipe(state, (size_t)nwords * sizeof *state);
+    }
 }
 
 static const uint32_t SHA1_IV[5] = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0};
@@ -384,7 +390,7 @@ void ossfast_sha1_update(ossfast_sha1_ctx *ctx, const unsigned char *p, size_t l
 
 void ossfast_sha1_final(ossfast_sha1_ctx *ctx, unsigned char *out20)
 {
-    md_tail(sha1_blocks, ctx->state, ctx->buf, ctx->buflen, ctx->length, out20, 5);
+    md_tail(sha1_blocks, ctx->state, ctx->buf, ctx->buflen, ctx->length, out20, 5, 0);
 }
 
 void ossfast_sha256_init(ossfast_sha256_ctx *ctx)
@@ -401,10 +407,10 @@ void ossfast_sha256_update(ossfast_sha256_ctx *ctx, const unsigned char *p, size
 
 void ossfast_sha256_final(ossfast_sha256_ctx *ctx, unsigned char *out32)
 {
-    md_tail(sha256_blocks, ctx->state, ctx->buf, ctx->buflen, ctx->length, out32, 8);
+    md_tail(sha256_blocks, ctx->state, ctx->buf, ctx->buflen, ctx->length, out32, 8, 0);
 }
 
-void ossfast_sha1(const char *buf, size_t len, unsigned char *out20)
+static inline void sha1_oneshot(const char *buf, size_t len, unsigned char *out20, int wipe)
 {
     const unsigned char *p = (const unsigned char *)buf;
     uint32_t state[5];
@@ -413,10 +419,10 @@ void ossfast_sha1(const char *buf, size_t len, unsigned char *out20)
     memcpy(state, SHA1_IV, sizeof state);
     if (whole)
         sha1_blocks(state, p, whole / 64);
-    md_tail(sha1_blocks, state, p + whole, len - whole, len, out20, 5);
+    md_tail(sha1_blocks, state, p + whole, len - whole, len, out20, 5, wipe);
 }
 
-void ossfast_sha256(const char *buf, size_t len, unsigned char *out32)
+static inline void sha256_oneshot(const char *buf, size_t len, unsigned char *out32, int wipe)
 {
     const unsigned char *p = (const unsigned char *)buf;
     uint32_t state[8];
@@ -425,5 +431,25 @@ void ossfast_sha256(const char *buf, size_t len, unsigned char *out32)
     memcpy(state, SHA256_IV, sizeof state);
     if (whole)
         sha256_blocks(state, p, whole / 64);
-    md_tail(sha256_blocks, state, p + whole, len - whole, len, out32, 8);
+    md_tail(sha256_blocks, state, p + whole, len - whole, len, out32, 8, wipe);
+}
+
+void ossfast_sha1(const char *buf, size_t len, unsigned char *out20)
+{
+    sha1_oneshot(buf, len, out20, 0);
+}
+
+void ossfast_sha256(const char *buf, size_t len, unsigned char *out32)
+{
+    sha256_oneshot(buf, len, out32, 0);
+}
+
+void ossfast_sha1_secret(const char *buf, size_t len, unsigned char *out20)
+{
+    sha1_oneshot(buf, len, out20, 1);
+}
+
+void ossfast_sha256_secret(const char *buf, size_t len, unsigned char *out32)
+{
+    sha256_oneshot(buf, len, out32, 1);
 }

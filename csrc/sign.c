@@ -283,15 +283,22 @@ static const sign_hdr *find(const sign_hdrs *hs, const char *lit, size_t lit_len
 
 /* ---- V1 ------------------------------------------------------------------ */
 
+/* The lengths below add up the caller's lengths with ossfast_add_sat: method,
+   resource, uri, query, additional, region and product are not read before
+   the size is checked, so a length near SIZE_MAX must not wrap the sum. The
+   header values are slices of a block that was read whole, so they add up
+   plainly. */
+#define SAT ossfast_add_sat
+
 static size_t v1_length(const sign_hdrs *hs, size_t method_len, size_t resource_len)
 {
-    size_t need = method_len + 4 + resource_len, i;
+    size_t need = SAT(SAT(method_len, 4), resource_len), i;
     for (i = 0; i < hs->n; i++) {
         const sign_hdr *h = &hs->h[i];
         if (has_oss_prefix(h->name, h->name_len))
-            need += h->name_len + h->value_len + 2;
+            need = SAT(need, h->name_len + h->value_len + 2);
         else
-            need += h->value_len; /* content-md5, content-type, date */
+            need = SAT(need, h->value_len); /* content-md5, content-type, date */
     }
     return need;
 }
@@ -405,10 +412,10 @@ static size_t v4_cr_length(const sign_hdrs *hs, size_t method_len, size_t uri_le
                            size_t query_len, size_t additional_len)
 {
     const sign_hdr *payload = FIND(hs, "x-oss-content-sha256");
-    size_t need = method_len + uri_len + query_len + additional_len + 5, i;
-    need += payload ? payload->value_len : sizeof(UNSIGNED_PAYLOAD) - 1;
+    size_t need = SAT(SAT(SAT(SAT(method_len, uri_len), query_len), additional_len), 5), i;
+    need = SAT(need, payload ? payload->value_len : sizeof(UNSIGNED_PAYLOAD) - 1);
     for (i = 0; i < hs->n; i++)
-        need += hs->h[i].name_len + hs->h[i].value_len + 2;
+        need = SAT(need, hs->h[i].name_len + hs->h[i].value_len + 2);
     return need;
 }
 
@@ -486,8 +493,8 @@ static int v4_cr_hash(const sign_hdrs *hs, const char *method, size_t method_len
 static size_t v4_sts_length(size_t region_len, size_t product_len)
 {
     /* algo \n date \n day/region/product/term \n hex64 */
-    return (sizeof(V4_ALGO) - 1) + 1 + 16 + 1 + 8 + 1 + region_len + 1 + product_len + 1 +
-           (sizeof(V4_TERM) - 1) + 1 + 64;
+    return SAT(SAT((sizeof(V4_ALGO) - 1) + 1 + 16 + 1 + 8 + 1 + 1 + 1 + (sizeof(V4_TERM) - 1) + 1 + 64,
+                   region_len), product_len);
 }
 
 static size_t v4_sts_write(const char *date16, const char *region, size_t region_len,
@@ -583,8 +590,11 @@ int ossfast_v4_signing_key(const char *secret, size_t secret_len, const char *da
     static const char prefix[] = "aliyun_v4";
     char stack[256];
     unsigned char k[32], k2[32];
-    size_t klen = sizeof(prefix) - 1 + secret_len;
-    char *key0 = text_buf(stack, sizeof stack, klen);
+    size_t klen = SAT(sizeof(prefix) - 1, secret_len);
+    char *key0;
+    if (klen == SIZE_MAX)
+        return OSSFAST_ESPACE;
+    key0 = text_buf(stack, sizeof stack, klen);
     if (!key0)
         return OSSFAST_ESPACE;
     memcpy(key0, prefix, sizeof(prefix) - 1);
@@ -669,10 +679,12 @@ static int slot_matches(const cache_slot *s, const char *secret, size_t secret_l
            same_bytes(s->secret, secret, secret_len);
 }
 
-static void cached_key(ossfast_v4_cache *c, const char *secret, size_t secret_len,
-                       const char *day8, const char *region, size_t region_len,
-                       const char *product, size_t product_len,
-                       ossfast_hmac_sha256_key *out)
+/* 0, or OSSFAST_ESPACE when the key could not be derived (out of memory for
+   a long secret): *out is then not a key and must not be used. */
+static int cached_key(ossfast_v4_cache *c, const char *secret, size_t secret_len,
+                      const char *day8, const char *region, size_t region_len,
+                      const char *product, size_t product_len,
+                      ossfast_hmac_sha256_key *out)
 {
     int cacheable = c && secret_len <= CACHE_SECRET_MAX && region_len <= CACHE_REGION_MAX &&
                     product_len <= CACHE_PRODUCT_MAX;
@@ -685,13 +697,15 @@ static void cached_key(ossfast_v4_cache *c, const char *secret, size_t secret_le
             if (slot_matches(s, secret, secret_len, day8, region, region_len, product, product_len)) {
                 *out = s->key;
                 cache_unlock(c);
-                return;
+                return 0;
             }
         }
         cache_unlock(c);
     }
     /* Four HMACs: done outside the lock. */
-    ossfast_v4_signing_key(secret, secret_len, day8, region, region_len, product, product_len, key);
+    if (ossfast_v4_signing_key(secret, secret_len, day8, region, region_len, product, product_len,
+                               key) < 0)
+        return OSSFAST_ESPACE;
     ossfast_hmac_sha256_key_init(out, (const char *)key, sizeof key);
     ossfast_wipe(key, sizeof key);
     if (cacheable) {
@@ -711,6 +725,7 @@ static void cached_key(ossfast_v4_cache *c, const char *secret, size_t secret_le
         s->key = *out;
         cache_unlock(c);
     }
+    return 0;
 }
 
 int ossfast_v4_sign_parts(ossfast_v4_cache *cache,
@@ -756,7 +771,11 @@ int ossfast_v4_sign_parts(ossfast_v4_cache *cache,
         goto done;
     }
     n = v4_sts_write(date, region, region_len, product, product_len, hex, sts);
-    cached_key(cache, secret, secret_len, date, region, region_len, product, product_len, &key);
+    rc = cached_key(cache, secret, secret_len, date, region, region_len, product, product_len, &key);
+    if (rc < 0) {
+        text_free(sts, stack);
+        goto done;
+    }
     ossfast_hmac_sha256_with(&key, sts, n, mac);
     text_free(sts, stack);
     ossfast_wipe(&key, sizeof key);

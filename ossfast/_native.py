@@ -447,9 +447,18 @@ def wgor_head_builder(version: int, secret: bytes, region: bytes = b"", product:
             data = body if type(body) is bytes else _buffer(body, "wgor_head")
             blen, crc_p = len(data), crc  # len of the char[] view: bytes, not items
         while True:
-            n = _wgor_head(ptr, route, len(route), token, len(token), status, length, md5, len(md5),
-                           extra, len(extra), -1, lines, len(lines), auth_prefix, len(auth_prefix),
-                           data, blen, crc_p, out, cap)
+            try:
+                n = _wgor_head(ptr, route, len(route), token, len(token), status, length, md5,
+                               len(md5), extra, len(extra), -1, lines, len(lines), auth_prefix,
+                               len(auth_prefix), data, blen, crc_p, out, cap)
+            except (OverflowError, TypeError):
+                # a status or length that does not fit its C type: the same error as the twin's
+                spare.append(pair)
+                data = None
+                from ._pure import wgor_head_check
+
+                wgor_head_check(route, token, status, length, md5)
+                raise
             if n != _ESPACE or cap != _HEAD_CAP:
                 break
             # A head bigger than the reusable buffer (long token, STS token or extra lines).
@@ -458,13 +467,11 @@ def wgor_head_builder(version: int, secret: bytes, region: bytes = b"", product:
         if n < 0:
             spare.append(pair)
             data = None  # let go of the body's buffer now: the traceback keeps this frame
-            if n == _ETOKEN:
-                raise _InvalidRequestError("token: must be 1 or more printable ASCII characters without "
-                                           "blanks or controls", "token")
-            if not 0 <= status <= 999:
-                raise _InvalidRequestError(f"cannot sign: status {status} is not three digits", "status")
-            # The pure twin's signer says exactly what is wrong with the block.
-            from ._pure import wgor_block
+            # The token, route, status and md5 errors, named as the pure twin names them; then
+            # the pure twin's signer says exactly what is wrong with the block.
+            from ._pure import wgor_block, wgor_head_check
+
+            wgor_head_check(route, token, status, length, md5)
 
             block = wgor_block(route, token, status, length, md5, extra, lines)
             raise _sign_failed(n, "v1_sign" if version == 1 else "v4_sign",
@@ -510,8 +517,18 @@ def wgor_route_head(signer: Any, route: bytes) -> Any:
             pair = (_alloc(_HEAD_BUFFER), _alloc(_CRC_OUT))
         out, crc = pair
         bl = len(body)
-        n = _route_head(rptr, token, len(token), status, fwd, len(fwd), nfwd, cached[2], cached[3],
-                        cached[5], cached[4], body, bl, crc, out)
+        try:
+            n = _route_head(rptr, token, len(token), status, fwd, len(fwd), nfwd, cached[2],
+                            cached[3], cached[5], cached[4], body, bl, crc, out)
+        except (OverflowError, TypeError):
+            # a status or line count that does not fit a C int: the twin's errors, in its order
+            spare.append(pair)
+            from ._pure import fwd_lines_ok, wgor_head_check
+
+            wgor_head_check(route, token, status, bl, b"")
+            if type(nfwd) is int and not fwd_lines_ok(fwd, nfwd):
+                raise _InvalidRequestError(_FWD_REFUSED, "headers") from None
+            raise
         if n < 0:
             spare.append(pair)
             if n == _EVALUE:

@@ -389,6 +389,31 @@ def wgor_block(route: bytes, token: bytes, status: int, length: int, md5: bytes,
         b"\r\nx-oss-fwd-status: %d\r\n" % status, extra, lines))
 
 
+def _printable(data: bytes) -> bool:
+    """1 or more bytes, each in 0x21..0x7e (csrc/head.c token_ok)."""
+    return bool(data) and all(0x21 <= c <= 0x7E for c in data)
+
+
+def wgor_head_check(route: bytes, token: bytes, status: Any, length: Any, md5: bytes) -> None:
+    """The core's checks of a WGOR head's own fields, in its order (csrc/head.c): the token,
+    the route, the status, the Content-Length, the Content-MD5. Raises InvalidRequestError;
+    the error names the field, never its value (the token is a secret)."""
+    if not _printable(token):
+        raise _InvalidRequestError("token: must be 1 or more printable ASCII characters without "
+                                   "blanks or controls", "token")
+    if not _printable(route):
+        raise _InvalidRequestError("route: must be 1 or more printable ASCII characters without "
+                                   "blanks or controls", "route")
+    if type(status) is not int or not 0 <= status <= 999:
+        raise _InvalidRequestError("cannot sign: the status is not an int of at most three digits",
+                                   "status")
+    if type(length) is not int or not 0 <= length <= MASK:
+        raise _InvalidRequestError("Content-Length: must be an int in 0 .. 2**64-1", "content_length")
+    if md5 and not _printable(md5):
+        raise _InvalidRequestError("Content-MD5: must be printable ASCII characters without blanks "
+                                   "or controls", "content_md5")
+
+
 def wgor_head_builder(version: int, secret: bytes, region: bytes = b"", product: bytes = b"",
                       cache: Optional[V4Cache] = None) -> Any:
     """The twin of ``_native.wgor_head_builder``: the same head, byte for byte."""
@@ -398,11 +423,7 @@ def wgor_head_builder(version: int, secret: bytes, region: bytes = b"", product:
 
     def head(route: bytes, token: bytes, status: int, length: int, md5: bytes, extra: bytes,
              lines: bytes, auth_prefix: bytes, body: Any = None) -> "tuple[bytes, Optional[int]]":
-        if not token or any(c < 0x21 or c > 0x7E for c in token):
-            raise _InvalidRequestError("token: must be 1 or more printable ASCII characters without "
-                                      "blanks or controls", "token")
-        if not 0 <= status <= 999:
-            raise _InvalidRequestError(f"cannot sign: status {status} is not three digits", "status")
+        wgor_head_check(route, token, status, length, md5)
         block = wgor_block(route, token, status, length, md5, extra, lines)
         if version == 1:
             sig = v1_sign(s, b"POST", block, _WGOR_RESOURCE)
