@@ -88,15 +88,20 @@ class Timeout(_Frozen):
 
 
 class SendOutcome:
-    """What left: ``head_sent``/``body_sent`` bytes, and the body's CRC-64/XZ."""
+    """What left: ``head_sent``/``body_sent`` bytes, and the body's CRC-64/XZ.
+    ``caller_error``: the exception the caller's side of the send raised (the progress
+    callback, an iterable body, reading a file body) when that ended the send: raised as it
+    is, even an OSError or a TransportError of its own, it is no failure of the connection
+    (never retried as one)."""
 
-    __slots__ = ("head_sent", "body_sent", "crc64", "complete")
+    __slots__ = ("head_sent", "body_sent", "crc64", "complete", "caller_error")
 
     def __init__(self) -> None:
         self.head_sent = 0
         self.body_sent = 0
         self.crc64 = 0
         self.complete = False
+        self.caller_error: Optional[BaseException] = None
 
     @classmethod
     def whole(cls, head: int, body: int, crc: int) -> "SendOutcome":
