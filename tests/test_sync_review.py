@@ -400,3 +400,35 @@ def test_guard_bytes_sent_when_the_reply_fails_after_the_whole_body(start_server
         with pytest.raises(ossfast.TimeoutError) as ei:
             c.write_get_object_response(ROUTE, TOKEN, 200, data)
     assert ei.value.request_sent and ei.value.bytes_sent == len(data)
+
+
+# ---- fork --------------------------------------------------------------------------------
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork")
+def test_after_fork_the_child_has_its_own_connections_and_crc_threads(start_server):
+    """A Client made before os.fork() (multiprocessing's default start method on Linux): the
+    child took the parent's pooled connection (both processes on one TCP stream), and
+    (native) handed a big body's CRC to the parent's worker threads, which the child lacks:
+    it waited for ever."""
+    server = start_server(RecordingServer)
+    data = os.urandom(_conn.PARALLEL_CRC + 5)  # native: hashed in the CRC worker thread
+    with client(server) as c:
+        c.write_get_object_response(ROUTE, TOKEN, 200, data)  # a pooled connection, CRC threads
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # fork() with threads running
+            pid = os.fork()
+        if pid == 0:  # the child: report by exit code only, never return into pytest
+            code = 3
+            try:
+                signal.alarm(20)
+                r = c.write_get_object_response(ROUTE, "tok-child", 200, data)
+                code = 0 if (not r.reused_connection and r.crc64 == ref_crc64(data)) else 2
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        r = c.write_get_object_response(ROUTE, "tok-parent", 200, b"parent")
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert r.reused_connection and server.accepted == 2
+    reqs = server.wait_for(3)
+    assert [q.header("x-oss-request-token") for q in reqs[1:]] == ["tok-child", "tok-parent"]
+    assert reqs[1].body == data

@@ -43,6 +43,7 @@ import struct
 import sys
 import threading
 import time
+import weakref
 
 from .. import _http11
 from .. import body as _body
@@ -296,6 +297,21 @@ class Pool:
         # session leaks memory (TLS_SESSIONS_SAFE); ``tls_resume`` can say otherwise.
         self.tls_resume = TLS_SESSIONS_SAFE
         self._tls_sessions: Dict[Tuple[str, str, int], Tuple[ssl.SSLContext, ssl.SSLSession]] = {}
+        _pools.add(self)
+
+    def _after_fork(self) -> None:
+        """In os.fork()'s child: the idle connections are the parent's (two processes writing
+        one TCP stream would interleave their requests): this process lets go of its copies
+        of their descriptors (a close here sends nothing: the parent's socket stays as it
+        is). A lock another thread held at the fork would never be released here."""
+        self._lock = threading.Lock()
+        idle, self._idle = self._idle, {}
+        for conns in idle.values():
+            for conn in conns:
+                try:
+                    conn.sock.close()
+                except OSError:
+                    pass
 
     # -- TLS
     def ssl_context(self) -> ssl.SSLContext:
@@ -463,6 +479,24 @@ class Pool:
             self._tls_sessions.clear()
         for c in conns:
             c.close()
+
+
+_pools: "weakref.WeakSet[Pool]" = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    """os.fork()'s child starts without the parent's pooled connections, and with no CRC
+    worker threads (the parent's do not exist here: a job given to their executor would
+    wait for ever)."""
+    global _executor, _executor_lock
+    _executor = None
+    _executor_lock = threading.Lock()
+    for pool in list(_pools):
+        pool._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 # ------------------------------------------------------------------ sending
