@@ -134,6 +134,28 @@ class Progress:
             self.fn(sent, self.total)
 
 
+class CallerRaised(Exception):
+    """Internal: an OSError raised by the caller's side of a send (the ``progress`` callback,
+    an iterable body, reading a file body), carried past a driver's handler of socket errors.
+    The driver raises ``error`` unchanged (and records it as ``SendOutcome.caller_error``): it
+    is no failed connection, which the retry policy may answer by sending the body again (as
+    for a stale pooled connection), and the caller sees their own exception, as documented."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__()
+        self.error = error
+
+
+def guarded(fn: Callable[[int], Any]) -> Callable[[int], None]:
+    """``fn`` (a Progress) with its OSErrors carried as CallerRaised."""
+    def call(sent: int) -> None:
+        try:
+            fn(sent)
+        except OSError as exc:
+            raise CallerRaised(exc) from None
+    return call
+
+
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
 #: the longest wait between two attempts a Retry may ask for (seconds)
 MAX_BACKOFF = 300.0

@@ -51,7 +51,8 @@ from .._backend import impl
 from .._backend import name as _backend_name
 from .._http11 import ProtocolError, ReplyReader, headers_dict, parse_head_headers, request_head
 from .._http11 import Reply as Response
-from .._outcome import SMALL_BODY, Progress, SendOutcome, Timeout
+from .._outcome import SMALL_BODY, CallerRaised as _CallerRaised, Progress, SendOutcome, Timeout
+from .._outcome import guarded as _guarded
 from ..errors import CertificateError, InvalidRequestError, TimeoutError, TransportError
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a cold start pays for it)
@@ -535,28 +536,6 @@ def _wait_writable(sock: socket.socket, since: float, wait: float) -> None:
         if p.poll(max(1, int(remaining * 1000 + 0.999))):
             return
     raise socket.timeout("the send made no progress")
-
-
-class _CallerRaised(Exception):
-    """Internal: an OSError raised by the caller's side of a send (the ``progress`` callback,
-    an iterable body, reading a file body), carried past ``Connection.write``'s handler of
-    socket errors. ``write`` raises it unchanged: it is not a failed connection (which the
-    retry policy may answer by sending the body again, as for a stale pooled connection), and
-    the caller sees their own exception, as the README promises."""
-
-    def __init__(self, error: OSError) -> None:
-        super().__init__()
-        self.error = error
-
-
-def _guarded(tick: Callable[[int], Any]) -> Callable[[int], None]:
-    """``tick`` (the progress callback's pacer) with its OSErrors carried as _CallerRaised."""
-    def call(sent: int) -> None:
-        try:
-            tick(sent)
-        except OSError as exc:
-            raise _CallerRaised(exc) from None
-    return call
 
 
 def _file_ended(missing: int) -> InvalidRequestError:
