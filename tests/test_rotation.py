@@ -182,10 +182,12 @@ def test_credentials_refuse_control_characters_blanks_and_separators(field, args
 
 
 def test_fc_context_credentials_validated():
-    creds = types.SimpleNamespace(access_key_id="ak", access_key_secret="sk", security_token="tok\x01")
+    creds = types.SimpleNamespace(access_key_id="ak", access_key_secret="sk", security_token="ToKeN\x01")
     with pytest.raises(ossfast.InvalidRequestError) as info:
         Credentials.from_fc_context(types.SimpleNamespace(credentials=creds))
-    assert info.value.field == "security_token"
+    # the field says where the value came from (the handler's context), as the message does
+    assert info.value.field == "context.credentials.security_token"
+    assert str(info.value).startswith("context.credentials.security_token") and "ToKeN" not in str(info.value)
 
 
 def test_slashes_and_commas_allowed_in_secret_and_token():
