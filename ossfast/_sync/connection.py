@@ -278,7 +278,10 @@ TLS_SESSIONS_SAFE = sys.version_info >= (3, 13, 1) or (3, 12, 8) <= sys.version_
 
 
 class Pool:
-    """Thread-safe keep-alive pool per (scheme, host, port), at most ``maxsize`` idle each."""
+    """Thread-safe keep-alive pool per (scheme, host, port), at most ``maxsize`` idle each.
+
+    Fork-safe: in os.fork()'s child the pool starts with no idle connections (the parent's
+    stay the parent's) and kept TLS sessions only."""
 
     def __init__(self, *, maxsize: int = 32, verify: Union[bool, str] = True,
                  idle_timeout: float = 50.0, ssl_context: Optional[ssl.SSLContext] = None) -> None:
