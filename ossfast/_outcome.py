@@ -88,15 +88,20 @@ class Timeout(_Frozen):
 
 
 class SendOutcome:
-    """What left: ``head_sent``/``body_sent`` bytes, and the body's CRC-64/XZ."""
+    """What left: ``head_sent``/``body_sent`` bytes, and the body's CRC-64/XZ.
+    ``caller_error``: the exception the caller's side of the send raised (the progress
+    callback, an iterable body, reading a file body) when that ended the send: raised as it
+    is, even an OSError or a TransportError of its own, it is no failure of the connection
+    (never retried as one)."""
 
-    __slots__ = ("head_sent", "body_sent", "crc64", "complete")
+    __slots__ = ("head_sent", "body_sent", "crc64", "complete", "caller_error")
 
     def __init__(self) -> None:
         self.head_sent = 0
         self.body_sent = 0
         self.crc64 = 0
         self.complete = False
+        self.caller_error: Optional[BaseException] = None
 
     @classmethod
     def whole(cls, head: int, body: int, crc: int) -> "SendOutcome":
@@ -127,6 +132,28 @@ class Progress:
             if sent >= self.total:
                 self.next = self.total + 1
             self.fn(sent, self.total)
+
+
+class CallerRaised(Exception):
+    """Internal: an OSError raised by the caller's side of a send (the ``progress`` callback,
+    an iterable body, reading a file body), carried past a driver's handler of socket errors.
+    The driver raises ``error`` unchanged (and records it as ``SendOutcome.caller_error``): it
+    is no failed connection, which the retry policy may answer by sending the body again (as
+    for a stale pooled connection), and the caller sees their own exception, as documented."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__()
+        self.error = error
+
+
+def guarded(fn: Callable[[int], Any]) -> Callable[[int], None]:
+    """``fn`` (a Progress) with its OSErrors carried as CallerRaised."""
+    def call(sent: int) -> None:
+        try:
+            fn(sent)
+        except OSError as exc:
+            raise CallerRaised(exc) from None
+    return call
 
 
 RETRY_STATUSES = frozenset({500, 502, 503, 504})

@@ -37,6 +37,8 @@ def as_buffer(data: Any) -> Optional[memoryview]:
         mv = memoryview(data)
     except TypeError:
         return None
+    except ValueError as exc:  # a closed mmap, a released memoryview: bad input, not a crash
+        raise InvalidRequestError(f"body: {exc}", field="body") from None
     if not mv.c_contiguous:
         raise TypeError(
             "body: a non-contiguous buffer cannot be sent without a copy; pass bytes(view) or a "
@@ -114,6 +116,7 @@ class FileBody(Body):
                                       field="body")
         self.fd: Optional[int] = None
         write_only = False
+        char_device = False
         self.start = 0
         size: Optional[int] = None
         try:
@@ -122,7 +125,10 @@ class FileBody(Body):
             # Any descriptor, not only a regular file's: the write end of a pipe opened 'rb'
             # says readable() but fails at the first read, after the head went out.
             write_only = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_WRONLY
-            if stat.S_ISREG(st.st_mode):
+            # /dev/zero, /dev/urandom, a tty: seek() "works" and the end is 0; their bytes are
+            # read as from a pipe (content_length says how many), and never replayed.
+            char_device = stat.S_ISCHR(st.st_mode)
+            if stat.S_ISREG(st.st_mode) and _reads_its_descriptor(fobj):
                 self.fd = fd
                 size = st.st_size
         except (AttributeError, OSError, io.UnsupportedOperation, ValueError):
@@ -132,17 +138,24 @@ class FileBody(Body):
                                       field="body")
         seekable = False
         try:
-            seekable = bool(fobj.seekable())
+            seekable = not char_device and bool(fobj.seekable())
         except (AttributeError, OSError, ValueError):
             seekable = False
         if seekable:
             try:
                 self.start = fobj.tell()
-                if size is None:
-                    size = fobj.seek(0, io.SEEK_END)
-                    fobj.seek(self.start)
             except (OSError, ValueError) as exc:
                 raise InvalidRequestError(f"body: cannot position the file ({exc})", field="body") from None
+            if size is None:
+                try:
+                    size = fobj.seek(0, io.SEEK_END)
+                except (OSError, ValueError):
+                    size = None  # no seek from the end (a gzip file): content_length must say
+                try:
+                    fobj.seek(self.start)
+                except (OSError, ValueError) as exc:
+                    raise InvalidRequestError(f"body: cannot position the file ({exc})",
+                                              field="body") from None
         if size is not None:
             available = max(0, size - self.start)
             if content_length is not None:
@@ -156,10 +169,18 @@ class FileBody(Body):
         else:
             if content_length is None:
                 raise InvalidRequestError(
-                    "content_length: required for a file object that cannot seek", field="content_length")
+                    "content_length: required for a file object that cannot seek (or whose size "
+                    "cannot be found)", field="content_length")
             self.length = content_length
         self.replayable = seekable
         self.readinto = getattr(fobj, "readinto", None)
+
+    def check_open(self) -> None:
+        """InvalidRequestError when the file was closed since the body was made (prepare(),
+        then the file closed, then send()): its descriptor may name another file by now."""
+        if getattr(self.fobj, "closed", False):
+            raise InvalidRequestError("body: the file was closed before the request was sent",
+                                      field="body")
 
     def seek_past(self) -> None:
         """Leave the file positioned after the bytes sent (what a read would have done), when
@@ -193,6 +214,21 @@ class FileBody(Body):
                 yield chunk
         finally:
             mv.release()
+
+
+def _reads_its_descriptor(fobj: Any) -> bool:
+    """True when reading ``fobj`` gives its descriptor's bytes as they are, from ``fobj.tell()``
+    on (``open(path, 'rb')``, buffered or not, or tempfile's wrapper of one), so the body may
+    be sent by position (pread, sendfile). False for objects that only share a descriptor:
+    a gzip, bz2 or lzma file's fileno() is the compressed file's."""
+    if isinstance(fobj, io.FileIO):
+        return True
+    if isinstance(fobj, (io.BufferedReader, io.BufferedRandom)):
+        return isinstance(fobj.raw, io.FileIO)
+    if type(fobj).__name__ == "_TemporaryFileWrapper":  # tempfile.NamedTemporaryFile()
+        inner = getattr(fobj, "file", None)
+        return inner is not None and inner is not fobj and _reads_its_descriptor(inner)
+    return False
 
 
 class IterBody(Body):

@@ -31,6 +31,13 @@ _DEBUG = logging.DEBUG
 log = logging.getLogger("ossfast")
 
 
+def _shown(endpoint: str) -> str:
+    """``endpoint`` for a message, with any userinfo (it may hold a password) masked."""
+    i = endpoint.find("://")
+    j = endpoint.rfind("@")
+    return endpoint[:i + 3] + "***" + endpoint[j:] if 0 <= i < j else endpoint
+
+
 def _parse_endpoint(endpoint: str) -> Tuple[str, str, int]:
     if not endpoint.isascii() or any(c <= " " or c == "\x7f" for c in endpoint):
         # urlsplit would silently drop CR, LF and tabs
@@ -39,17 +46,17 @@ def _parse_endpoint(endpoint: str) -> Tuple[str, str, int]:
     try:
         parts = urlsplit(endpoint)
     except ValueError as exc:
-        raise InvalidRequestError(f"endpoint: {endpoint!r} does not parse: {exc}", field="endpoint") from None
+        raise InvalidRequestError(f"endpoint: {_shown(endpoint)!r} does not parse: {exc}", field="endpoint") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidRequestError(
-            f"endpoint: {endpoint!r} must look like 'http://127.0.0.1:9000' or 'https://host'",
+            f"endpoint: {_shown(endpoint)!r} must look like 'http://127.0.0.1:9000' or 'https://host'",
             field="endpoint")
     if parts.path not in ("", "/") or parts.query or parts.username:
         raise InvalidRequestError("endpoint: no path, query or userinfo allowed", field="endpoint")
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
-        raise InvalidRequestError(f"endpoint: {endpoint!r} has a bad port", field="endpoint") from None
+        raise InvalidRequestError(f"endpoint: {_shown(endpoint)!r} has a bad port", field="endpoint") from None
     return parts.scheme, parts.hostname, port
 
 
@@ -309,6 +316,9 @@ class Client:
         if progress is not None and not callable(progress):
             raise InvalidRequestError("progress: must be callable as progress(bytes_sent, total)",
                                       field="progress")
+        body = prepared.body
+        if type(body) is _body.FileBody:
+            body.check_open()
         prepared.take()
         return self._send(prepared, progress, _perf_counter())
 
@@ -419,7 +429,10 @@ class Client:
             try:
                 conn.write(prepared.head, prepared.body, out, tick, self._timeout.read, sent=sent, error=error)
             except TransportError as exc:
-                self._send_failed(conn, exc, reused)
+                if exc is not out.caller_error:  # the socket failed (not the body's source)
+                    self._send_failed(conn, exc, reused)
+                conn.close(abort=True)
+                raise
             except BaseException:
                 conn.close(abort=True)
                 raise
@@ -492,6 +505,8 @@ def _small_file(f: Any) -> Tuple[Optional[bytes], int]:
     file with at most _FAST_BODY bytes left, read to its end; else (None, -1) with the file
     where it was: the general path then takes it (and says what is wrong with it, if anything)."""
     try:
+        if type(f) is not io.FileIO and type(f.raw) is not io.FileIO:
+            return None, -1  # io.BufferedReader(gzip.open(...)): fileno() is the compressed file's
         fd = f.fileno()
         st = os.fstat(fd)
         if not _stat.S_ISREG(st.st_mode) or not f.readable():

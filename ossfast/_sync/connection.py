@@ -35,7 +35,6 @@ State rules of a connection:
 """
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import select
@@ -44,6 +43,7 @@ import struct
 import sys
 import threading
 import time
+import weakref
 
 from .. import _http11
 from .. import body as _body
@@ -51,7 +51,8 @@ from .._backend import impl
 from .._backend import name as _backend_name
 from .._http11 import ProtocolError, ReplyReader, headers_dict, parse_head_headers, request_head
 from .._http11 import Reply as Response
-from .._outcome import SMALL_BODY, Progress, SendOutcome, Timeout
+from .._outcome import SMALL_BODY, CallerRaised as _CallerRaised, Progress, SendOutcome, Timeout
+from .._outcome import guarded as _guarded
 from ..errors import CertificateError, InvalidRequestError, TimeoutError, TransportError
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a cold start pays for it)
@@ -187,6 +188,8 @@ class Connection:
         it (``sent`` bytes written; or it raised ``error``): this goes on from there."""
         if wait is None:
             wait = self.wait or 60.0
+        if tick is not None:
+            tick = _guarded(tick)
         try:
             if error is not None:
                 # sendmsg sends nothing when it fails; a failed SSL_write may have sent a part.
@@ -215,14 +218,20 @@ class Connection:
                     _send_chunks(self, body.chunks(), out, tick, body.crc, wait)
         except OSError as exc:  # ssl.SSLError is an OSError
             raise _io_error(exc, "sending the request", out) from None
-        out.complete = True
+        except _CallerRaised as carried:
+            theirs = carried.error
+        else:
+            out.complete = True
+            return
+        out.caller_error = theirs
+        raise theirs  # unchanged (outside the handler: nothing of ours chained to it)
 
     def _write_memory(self, head: bytes, view: memoryview, out: SendOutcome, tick: Optional[Progress],
                       known_crc: Optional[int], wait: float, sent: int) -> None:
         n = len(view)
         nhead = len(head)
         if n + nhead > SMALL_BODY:
-            _send_big_memory(self, head, view, out, tick, known_crc, wait)
+            _send_big_memory(self, head, view, out, tick, known_crc, wait, sent)
             return
         out.crc64 = known_crc if known_crc is not None else impl.crc64(view) if n else 0
         if not sent:
@@ -269,7 +278,10 @@ TLS_SESSIONS_SAFE = sys.version_info >= (3, 13, 1) or (3, 12, 8) <= sys.version_
 
 
 class Pool:
-    """Thread-safe keep-alive pool per (scheme, host, port), at most ``maxsize`` idle each."""
+    """Thread-safe keep-alive pool per (scheme, host, port), at most ``maxsize`` idle each.
+
+    Fork-safe: in os.fork()'s child the pool starts with no idle connections (the parent's
+    stay the parent's) and kept TLS sessions only."""
 
     def __init__(self, *, maxsize: int = 32, verify: Union[bool, str] = True,
                  idle_timeout: float = 50.0, ssl_context: Optional[ssl.SSLContext] = None) -> None:
@@ -289,6 +301,21 @@ class Pool:
         # session leaks memory (TLS_SESSIONS_SAFE); ``tls_resume`` can say otherwise.
         self.tls_resume = TLS_SESSIONS_SAFE
         self._tls_sessions: Dict[Tuple[str, str, int], Tuple[ssl.SSLContext, ssl.SSLSession]] = {}
+        _pools.add(self)
+
+    def _after_fork(self) -> None:
+        """In os.fork()'s child: the idle connections are the parent's (two processes writing
+        one TCP stream would interleave their requests): this process lets go of its copies
+        of their descriptors (a close here sends nothing: the parent's socket stays as it
+        is). A lock another thread held at the fork would never be released here."""
+        self._lock = threading.Lock()
+        idle, self._idle = self._idle, {}
+        for conns in idle.values():
+            for conn in conns:
+                try:
+                    conn.sock.close()
+                except OSError:
+                    pass
 
     # -- TLS
     def ssl_context(self) -> ssl.SSLContext:
@@ -313,6 +340,9 @@ class Pool:
                 else ssl.create_default_context(capath=os.fspath(verify))
         else:
             ctx = ssl.create_default_context()
+        # TLS 1.2 or newer, as documented (Python 3.9's default context still allowed 1.0).
+        if ctx.minimum_version < ssl.TLSVersion.TLSv1_2:
+            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         return ctx
 
     @property
@@ -455,6 +485,24 @@ class Pool:
             c.close()
 
 
+_pools: "weakref.WeakSet[Pool]" = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    """os.fork()'s child starts without the parent's pooled connections, and with no CRC
+    worker threads (the parent's do not exist here: a job given to their executor would
+    wait for ever)."""
+    global _executor, _executor_lock
+    _executor = None
+    _executor_lock = threading.Lock()
+    for pool in list(_pools):
+        pool._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 # ------------------------------------------------------------------ sending
 #
 # Connection.write(head, body, out) is the one send path of the blocking driver: a small body
@@ -493,6 +541,13 @@ def _wait_writable(sock: socket.socket, since: float, wait: float) -> None:
     raise socket.timeout("the send made no progress")
 
 
+def _file_ended(missing: int) -> InvalidRequestError:
+    """A file body that ended ``missing`` bytes early (truncated while it was sent): the
+    caller's mistake, as for an unseekable file (body.FileBody.read_chunks), never retried."""
+    return InvalidRequestError(f"body: the file ended {missing} bytes before the declared length",
+                               field="body")
+
+
 def write_all(conn: Connection, data: Any, wait: float) -> None:
     """``conn.write_all(data, wait)`` (kept for callers of the old module function)."""
     conn.write_all(data, wait)
@@ -509,10 +564,14 @@ def send_request(conn: Connection, head: bytes, body: _body.Body,
 
 
 def _send_big_memory(conn: Connection, head: bytes, view: memoryview, out: SendOutcome,
-                     tick: Optional[Progress], known_crc: Optional[int], wait: float) -> None:
+                     tick: Optional[Progress], known_crc: Optional[int], wait: float, sent: int = 0) -> None:
     """A memory body over SMALL_BODY: the head, then CHUNK pieces, hashed on the way (or in
-    another thread for a big one). ``known_crc``: the body's CRC when already computed."""
+    another thread for a big one). ``known_crc``: the body's CRC when already computed.
+    ``sent``: bytes of head + body a first write (the fast path's write_once, for a body of
+    up to 64 KiB whose head takes it over SMALL_BODY) already put on the wire: this goes on
+    from there."""
     n = len(view)
+    nhead = len(head)
     fut: Optional[Future] = None
     hash_here = known_crc is None
     if hash_here and n >= PARALLEL_CRC and _PARALLEL_OK:
@@ -520,16 +579,26 @@ def _send_big_memory(conn: Connection, head: bytes, view: memoryview, out: SendO
         fut = _hash_pool().submit(impl.crc64, view)
         hash_here = False
     crc = 0
-    conn.write_all(head, wait)
-    out.head_sent = len(head)
+    out.head_sent = min(sent, nhead)
+    if sent < nhead:
+        conn.write_all(memoryview(head)[sent:] if sent else head, wait)
+        out.head_sent = nhead
+        sent = nhead
+    off = sent - nhead  # body bytes that left already
+    if off:
+        out.body_sent = off
+        if hash_here:
+            crc = impl.crc64(view[:off])
     chunk = _body.CHUNK
     try:
-        for off in range(0, n, chunk):
-            piece = view[off:off + chunk]
+        while off < n:
+            end = min(n, off - off % chunk + chunk)
+            piece = view[off:end]
             if hash_here:
                 crc = impl.crc64(piece, crc)
             conn.write_all(piece, wait)
             out.body_sent += len(piece)
+            off = end
             if tick is not None:
                 tick(out.body_sent)
     finally:
@@ -542,7 +611,14 @@ def _send_chunks(conn: Connection, chunks: Any, out: SendOutcome, tick: Optional
                  known_crc: Optional[int], wait: float) -> None:
     crc = 0
     digest = impl.crc64 if known_crc is None else None
-    for piece in chunks:
+    pieces = iter(chunks)
+    while True:
+        try:
+            piece = next(pieces)  # the caller's iterator, or reading the caller's file
+        except StopIteration:
+            break
+        except OSError as exc:
+            raise _CallerRaised(exc) from None
         if digest is not None:
             crc = digest(piece, crc)
         conn.write_all(piece, wait)
@@ -565,12 +641,18 @@ def _read_small_file(body: _body.FileBody) -> bytes:
     """The whole of a small regular file body, read with pread (the file position is unused)."""
     assert body.fd is not None
     total = body.length
-    data = os.pread(body.fd, total, body.start)
+    try:
+        data = os.pread(body.fd, total, body.start)
+    except OSError as exc:
+        raise _CallerRaised(exc) from None
     if len(data) < total:
         parts = [data]
         got = len(data)
         while got < total:
-            more = os.pread(body.fd, total - got, body.start + got)
+            try:
+                more = os.pread(body.fd, total - got, body.start + got)
+            except OSError as exc:
+                raise _CallerRaised(exc) from None
             if not more:
                 raise InvalidRequestError(
                     f"body: the file ended {total - got} bytes before the declared length", field="body")
@@ -580,8 +662,10 @@ def _read_small_file(body: _body.FileBody) -> bytes:
     return data
 
 
-def _sendfile_all(sock: socket.socket, fd: int, off: int, n: int, out: SendOutcome, wait: float) -> None:
-    """sendfile ``n`` bytes from ``off`` on a non-blocking socket, under the no-progress rule."""
+def _sendfile_all(sock: socket.socket, fd: int, off: int, n: int, out: SendOutcome, wait: float,
+                  end: int) -> None:
+    """sendfile ``n`` bytes from ``off`` on a non-blocking socket, under the no-progress rule
+    (``end``: where the body ends in the file, for the message when the file ends first)."""
     sfd = sock.fileno()
     since = 0.0
     while n:
@@ -593,7 +677,7 @@ def _sendfile_all(sock: socket.socket, fd: int, off: int, n: int, out: SendOutco
             _wait_writable(sock, since, wait)
             continue
         if k == 0:
-            raise OSError(errno.EIO, "the file ended before its declared length")
+            raise _file_ended(end - off)
         since = 0.0
         off += k
         n -= k
@@ -611,7 +695,7 @@ def _send_file_plain(conn: Connection, body: _body.FileBody, out: SendOutcome,
         try:
             while pos < end:
                 n = min(_body.CHUNK, end - pos)
-                _sendfile_all(sock, fd, pos, n, out, wait)
+                _sendfile_all(sock, fd, pos, n, out, wait, end)
                 pos += n
                 if tick is not None:
                     tick(out.body_sent)
@@ -628,9 +712,12 @@ def _send_file_plain(conn: Connection, body: _body.FileBody, out: SendOutcome,
         mv = memoryview(buf)
         try:
             while pos < end:
-                n = os.preadv(fd, [mv[:min(len(buf), end - pos)]], pos)
+                try:
+                    n = os.preadv(fd, [mv[:min(len(buf), end - pos)]], pos)
+                except OSError as exc:
+                    raise _CallerRaised(exc) from None
                 if n <= 0:
-                    raise OSError(errno.EIO, "the file ended before its declared length")
+                    raise _file_ended(end - pos)
                 piece = mv[:n] if n < len(buf) else mv
                 crc = crc64(piece, crc)
                 conn.write_all(piece, wait)
@@ -859,13 +946,16 @@ def request(pool: "Pool", key: Tuple[str, str, int], timeout: Timeout, method: s
                     raise
                 retries += 1
                 continue
+            out = SendOutcome()
             try:
-                conn.write(head, b if b is not None else _body.MemoryBody(_body.EMPTY), SendOutcome(), None,
+                conn.write(head, b if b is not None else _body.MemoryBody(_body.EMPTY), out, None,
                            timeout.read)
                 resp = read_response(conn, timeout.read, max_body=max_body, stream=stream,
                                      no_body=no_body)
             except TransportError as exc:
                 conn.close(abort=True)
+                if exc is out.caller_error:  # the body's own source failed, not the connection
+                    raise
                 facts = Attempt(True, reused, exc.request_sent, True, detail=str(exc))
                 replayable = b is None or b.replayable
                 if not retry_request(facts, replayable=replayable, retries_made=retries):
