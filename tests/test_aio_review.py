@@ -126,16 +126,32 @@ def test_two_loops_at_once_refused_before_any_byte(start_server):
 
 # ---------------------------------------------------------------- cancellation at every await
 
-def test_cancel_while_a_failed_send_looks_for_an_early_reply(start_server):
-    """A send failed mid-body (here the body's own iterator raised OSError); the client waits a
-    moment for an early reply. A cancellation in that moment was swallowed (the caller got a
-    TransportError, and a retry could follow): it propagates, and a timeout (asyncio.wait_for) works."""
+def test_cancel_while_a_failed_send_looks_for_an_early_reply(start_server, monkeypatch):
+    """A send failed mid-body (here the connection's write raises ConnectionResetError for the
+    body's second piece, which never goes); the client waits a moment for an early reply. A
+    cancellation in that moment was swallowed (the caller got a TransportError, and a retry
+    could follow): it propagates, and a timeout (asyncio.wait_for) works. (An OSError raised by
+    the body's own iterator is the caller's: it passes unchanged at once, see
+    test_async_caller_errors.py.)"""
+    from ossfast._async.connection import AsyncConnection
+
     server = start_server(RecordingServer)
+    real_write = AsyncConnection.write
+    cut = {"on": False}
+
+    def write(self, data):
+        if cut["on"]:
+            raise ConnectionResetError("upstream went away")
+        return real_write(self, data)
+
+    monkeypatch.setattr(AsyncConnection, "write", write)
 
     async def body(fail_after):
+        cut["on"] = False
         yield b"a" * 1000
         await asyncio.sleep(fail_after)
-        raise ConnectionResetError("upstream went away")
+        cut["on"] = True  # the next piece's write fails: a transport failure mid-body
+        yield b"b" * 4000
 
     async def main():
         async with ossfast.AsyncClient(CREDS, endpoint=server.url, timeout=5, retries=0) as c:

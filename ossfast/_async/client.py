@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as _dt
-import errno
 import os
 import functools
 import logging
@@ -293,6 +292,9 @@ class AsyncClient:
         if progress is not None and not callable(progress):
             raise InvalidRequestError("progress: must be callable as progress(bytes_sent, total)",
                                       field="progress")
+        body = prepared.body
+        if type(body) is _body.FileBody:
+            body.check_open()  # closed since prepare(): its descriptor may name another file
         prepared.take()
         return await self._send_general(prepared, progress, time.perf_counter(), None)
 
@@ -342,10 +344,15 @@ class AsyncClient:
         reply_fut = conn.begin()
         wait = self._timeout.read
         try:
+            theirs: Optional[BaseException] = None
             try:
                 outcome = await self._write(conn, prepared, progress, wait)
+            except _outcome.CallerRaised as carried:  # the body's source or progress: unchanged,
+                theirs = carried.error                # no failed connection (never retried)
             except TransportError as exc:
                 await self._send_failed(conn, reply_fut, exc, reused)
+            if theirs is not None:
+                raise theirs
             if reply_fut.done():  # the reply came (or failed) while the body went out
                 try:
                     resp = reply_fut.result()
@@ -397,12 +404,15 @@ class AsyncClient:
         out = _outcome.SendOutcome()
         body = prepared.body
         total = body.length
-        tick = _outcome.Progress(progress, total) if progress is not None and total else None
+        tick = _outcome.guarded(_outcome.Progress(progress, total)) if progress is not None and total else None
         loop = asyncio.get_running_loop()
         crc_fut: Optional[asyncio.Future] = None
         try:
             if isinstance(body, _AsyncIterBody):
-                first = await body.first()  # a bad first item costs no byte on the wire
+                try:
+                    first = await body.first()  # a bad first item costs no byte on the wire
+                except OSError as exc:
+                    raise _outcome.CallerRaised(exc) from None
             crc = 0
             if type(body) is _body.MemoryBody and total + len(prepared.head) <= _outcome.SMALL_BODY:
                 # Head and a small body in one write (one send, one TCP segment or TLS record).
@@ -457,7 +467,7 @@ class AsyncClient:
                     pieces = body.chunks(first)
                 else:
                     pieces = _aiter_sync(body.chunks())
-                async for piece in pieces:
+                async for piece in _theirs(pieces):
                     if digest is not None:
                         crc = digest(piece, crc)
                     conn.write(piece)
@@ -501,19 +511,23 @@ class AsyncClient:
         crc = 0
         job: Optional[asyncio.Future] = None
         if pos < end:
-            job = loop.run_in_executor(None, _read_piece, fd, bufs[0], pos, min(size, end - pos), crc, digest)
+            job = loop.run_in_executor(None, _read_piece, fd, bufs[0], pos, min(size, end - pos), crc, digest, end)
         i = 0
         plain = conn.plain
         if plain:
             conn.transport.set_write_buffer_limits(high=0, low=0)
         try:
             while job is not None:
-                n, crc = await job
+                try:
+                    n, crc = await job
+                except OSError as exc:  # reading the caller's file
+                    job = None
+                    raise _outcome.CallerRaised(exc) from None
                 job = None
                 pos += n
                 if pos < end:
                     job = loop.run_in_executor(None, _read_piece, fd, bufs[1 - i], pos, min(size, end - pos),
-                                               crc, digest)
+                                               crc, digest, end)
                 conn.write(views[i][:n] if plain else bytes(views[i][:n]))
                 await conn.drain(wait)
                 out.body_sent += n
@@ -565,14 +579,30 @@ def _small_request(route: str, status: int, head: bytes, data: bytes, crc: int) 
     return PreparedRequest(head, body.length, route, status, body)
 
 
-def _read_piece(fd: int, buf: bytearray, pos: int, n: int, crc: int, digest: bool) -> Tuple[int, int]:
-    """(worker thread) pread ``n`` bytes at ``pos`` into ``buf``, and their CRC-64 after ``crc``."""
+async def _theirs(pieces: Any) -> Any:
+    """The pieces of the caller's body (an iterator, a file read in the executor), with the
+    OSErrors of their source carried as _outcome.CallerRaised (no failed connection)."""
+    it = pieces.__aiter__()
+    while True:
+        try:
+            piece = await it.__anext__()
+        except StopAsyncIteration:
+            return
+        except OSError as exc:
+            raise _outcome.CallerRaised(exc) from None
+        yield piece
+
+
+def _read_piece(fd: int, buf: bytearray, pos: int, n: int, crc: int, digest: bool, end: int) -> Tuple[int, int]:
+    """(worker thread) pread ``n`` bytes at ``pos`` into ``buf``, and their CRC-64 after ``crc``
+    (``end``: where the body ends in the file, for the message when the file ends first)."""
     got = 0
     with memoryview(buf) as mv:
         while got < n:
             k = os.preadv(fd, [mv[got:n]], pos + got)
             if k <= 0:
-                raise OSError(errno.EIO, "the file ended before its declared length")
+                raise InvalidRequestError(
+                    f"body: the file ended {end - pos - got} bytes before the declared length", field="body")
             got += k
         if digest:
             crc = impl.crc64(mv[:n], crc)
