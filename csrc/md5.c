@@ -217,5 +217,5 @@ void ossfast_md5(const char *buf, size_t len, unsigned char *out16)
 
     if (whole)
         ossfast_md5_blocks(state, p, whole / 64);
-    md5_tail(state, p + whole, len - whole, len, out16);
+    md5_tail(state, whole ? p + whole : p, len - whole, len, out16);  /* p may be NULL (len 0) */
 }

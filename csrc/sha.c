@@ -419,7 +419,7 @@ static inline void sha1_oneshot(const char *buf, size_t len, unsigned char *out2
     memcpy(state, SHA1_IV, sizeof state);
     if (whole)
         sha1_blocks(state, p, whole / 64);
-    md_tail(sha1_blocks, state, p + whole, len - whole, len, out20, 5, wipe);
+    md_tail(sha1_blocks, state, whole ? p + whole : p, len - whole, len, out20, 5, wipe);
 }
 
 static inline void sha256_oneshot(const char *buf, size_t len, unsigned char *out32, int wipe)
@@ -431,7 +431,7 @@ static inline void sha256_oneshot(const char *buf, size_t len, unsigned char *ou
     memcpy(state, SHA256_IV, sizeof state);
     if (whole)
         sha256_blocks(state, p, whole / 64);
-    md_tail(sha256_blocks, state, p + whole, len - whole, len, out32, 8, wipe);
+    md_tail(sha256_blocks, state, whole ? p + whole : p, len - whole, len, out32, 8, wipe);
 }
 
 void ossfast_sha1(const char *buf, size_t len, unsigned char *out20)

@@ -92,7 +92,7 @@ class PreparedRequest:
     ``headers`` lists (name, value) in send order, read back from ``head``.
     """
 
-    __slots__ = ("head", "content_length", "route", "status", "_body", "_data", "_crc", "_sent")
+    __slots__ = ("head", "content_length", "route", "status", "_body", "_data", "_crc", "_sent", "progress")
     method = METHOD
     target = TARGET
 
@@ -108,6 +108,8 @@ class PreparedRequest:
         self._data = data
         self._crc = crc
         self._sent = False
+        #: the ``progress`` given to prepare(): what send() calls when it is given none
+        self.progress: Optional[Callable[[int, int], Any]] = None
 
     def take(self) -> None:
         """What ``send()`` calls before a byte goes: a prepared request goes once (its token is

@@ -102,3 +102,23 @@ def test_a_failed_send_is_not_sent_again_either(start_server):
             c.send(prepared)
         with pytest.raises(InvalidRequestError):
             c.send(prepared)
+
+
+def test_the_progress_given_to_prepare_is_what_send_calls(start_server):
+    """prepare(..., progress=cb) kept cb nowhere: send(prepared) never called it (both clients)."""
+    server = start_server(RecordingServer)
+    data = os.urandom(5 * 1024 * 1024)
+    calls, acalls = [], []
+    with ossfast.Client(CREDS, endpoint=server.url) as c:
+        prepared = c.prepare(ROUTE, TOKEN, 200, data, progress=lambda sent, total: calls.append((sent, total)))
+        c.send(prepared)
+
+    async def main():
+        async with ossfast.AsyncClient(CREDS, endpoint=server.url) as c:
+            prepared = c.prepare(ROUTE, TOKEN, 200, data, progress=lambda s, t: acalls.append((s, t)))
+            await c.send(prepared)
+
+    asyncio.run(main())
+    for got in (calls, acalls):
+        assert got and got[-1] == (len(data), len(data))
+    assert len(server.wait_for(2)) == 2

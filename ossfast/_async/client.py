@@ -289,7 +289,9 @@ class AsyncClient:
     async def send(self, prepared: PreparedRequest,
                    progress: Optional[Callable[[int, int], Any]] = None) -> Result:
         """Send a PreparedRequest, once (a second send() is refused: see PreparedRequest.take)."""
-        if progress is not None and not callable(progress):
+        if progress is None:
+            progress = prepared.progress
+        elif not callable(progress):
             raise InvalidRequestError("progress: must be callable as progress(bytes_sent, total)",
                                       field="progress")
         body = prepared.body

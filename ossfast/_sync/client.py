@@ -243,8 +243,10 @@ class Client:
         lane = keys.lanes.get(route) if type(route) is str else None
         if lane is None:
             lane = self._lane(route, keys)  # validates the route
-        return _request.build_with(lane, route, token, status, body, fwd, content_range, headers,
-                                   content_length, content_md5, date)
+        prepared = _request.build_with(lane, route, token, status, body, fwd, content_range, headers,
+                                       content_length, content_md5, date)
+        prepared.progress = progress  # send(prepared) calls it
+        return prepared
 
     # -------------------------------------------------------------- sending
     def write_get_object_response(
@@ -313,7 +315,9 @@ class Client:
     def send(self, prepared: _request.PreparedRequest,
              progress: Optional[Callable[[int, int], Any]] = None) -> Result:
         """Send a PreparedRequest, once (a second send() is refused: see PreparedRequest.take)."""
-        if progress is not None and not callable(progress):
+        if progress is None:
+            progress = prepared.progress
+        elif not callable(progress):
             raise InvalidRequestError("progress: must be callable as progress(bytes_sent, total)",
                                       field="progress")
         body = prepared.body

@@ -377,9 +377,11 @@ def _send_chunked(pool: Any, key: Tuple[str, str, int], timeout: Any, method: st
     wait = timeout.read
     try:
         try:
-            conn.write(head, chunked, t.SendOutcome(), None, wait)
+            out = t.SendOutcome()
+            conn.write(head, chunked, out, None, wait)
         except TransportError as exc:
-            exc.bytes_sent = chunked.sent
+            if exc is not out.caller_error:  # the SDK body's own error stays as it raised it
+                exc.bytes_sent = chunked.sent
             raise
         resp = t.read_response(conn, wait, max_body=None, stream=stream, no_body=method == "HEAD")
     except BaseException:
