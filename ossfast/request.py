@@ -111,15 +111,27 @@ class PreparedRequest:
         #: the ``progress`` given to prepare(): what send() calls when it is given none
         self.progress: Optional[Callable[[int, int], Any]] = None
 
-    def take(self) -> None:
-        """What ``send()`` calls before a byte goes: a prepared request goes once (its token is
-        single use, its body may be an iterator or a file read to its end), so a second
-        ``send()`` is refused with InvalidRequestError, whether the first succeeded or not."""
+    def take(self, progress: Optional[Callable[[int, int], Any]] = None) -> Optional[Callable[[int, int], Any]]:
+        """What both clients' ``send()`` call before a byte goes; returns the ``progress`` to
+        call (the one given, else prepare()'s). Refused with InvalidRequestError: a
+        ``progress`` that is not callable; a file body closed since prepare() (its descriptor
+        may name another file by now); a second send: a prepared request goes once, whether
+        the first send succeeded or not (its token is single use, its body may be an iterator
+        or a file read to its end)."""
+        if progress is None:
+            progress = self.progress
+        elif not callable(progress):
+            raise InvalidRequestError("progress: must be callable as progress(bytes_sent, total)",
+                                      field="progress")
         if self._sent:
             raise InvalidRequestError(
                 "prepared: this request was sent already (a PreparedRequest goes once: its token is "
                 "single use); prepare() a new one", field="prepared")
+        body = self._body
+        if type(body) is _body.FileBody:
+            body.check_open()
         self._sent = True
+        return progress
 
     @property
     def body(self) -> _body.Body:

@@ -289,15 +289,7 @@ class AsyncClient:
     async def send(self, prepared: PreparedRequest,
                    progress: Optional[Callable[[int, int], Any]] = None) -> Result:
         """Send a PreparedRequest, once (a second send() is refused: see PreparedRequest.take)."""
-        if progress is None:
-            progress = prepared.progress
-        elif not callable(progress):
-            raise InvalidRequestError("progress: must be callable as progress(bytes_sent, total)",
-                                      field="progress")
-        body = prepared.body
-        if type(body) is _body.FileBody:
-            body.check_open()  # closed since prepare(): its descriptor may name another file
-        prepared.take()
+        progress = prepared.take(progress)
         return await self._send_general(prepared, progress, time.perf_counter(), None)
 
     async def _send_general(self, prepared: PreparedRequest, progress: Optional[Callable[[int, int], Any]],

@@ -315,15 +315,7 @@ class Client:
     def send(self, prepared: _request.PreparedRequest,
              progress: Optional[Callable[[int, int], Any]] = None) -> Result:
         """Send a PreparedRequest, once (a second send() is refused: see PreparedRequest.take)."""
-        if progress is None:
-            progress = prepared.progress
-        elif not callable(progress):
-            raise InvalidRequestError("progress: must be callable as progress(bytes_sent, total)",
-                                      field="progress")
-        body = prepared.body
-        if type(body) is _body.FileBody:
-            body.check_open()
-        prepared.take()
+        progress = prepared.take(progress)
         return self._send(prepared, progress, _perf_counter())
 
     def _key(self, route: str) -> Tuple[str, str, int]:
